@@ -1,0 +1,1 @@
+"""Targets, rings, schemes and their exact verification."""
