@@ -80,6 +80,8 @@ def parse_ring(name: str | Ring) -> Ring:
     if isinstance(name, Ring):
         return name
     text = str(name).strip().upper().replace(" ", "")
+    if len(text) > 16:
+        raise RingError(f"unknown ring {text[:16]!r}... (expected Z, Q, Z2, Z3 or Z<p> for a prime p)")
     if text in ("Z", "INT", "INTEGERS"):
         return Z
     if text in ("Q", "RATIONALS"):

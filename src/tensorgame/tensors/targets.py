@@ -157,10 +157,13 @@ def matmul_tensor(n: int, m: int, p: int) -> np.ndarray:
     return matmul_target(n, m, p).tensor
 
 
-@lru_cache(maxsize=64)
 def matmul_target(n: int, m: int, p: int) -> Target:
     """The target for multiplying an n×m matrix by an m×p matrix."""
-    n, m, p = (_positive_int(x, name) for x, name in ((n, "n"), (m, "m"), (p, "p")))
+    return _matmul_target(*(_positive_int(x, name) for x, name in ((n, "n"), (m, "m"), (p, "p"))))
+
+
+@lru_cache(maxsize=64)
+def _matmul_target(n: int, m: int, p: int) -> Target:
     if max(n, m, p) > MAX_MATMUL_SIDE:
         raise TargetError(
             f"matmul <{n},{m},{p}>: sides above {MAX_MATMUL_SIDE} are not supported"
@@ -177,11 +180,14 @@ def matmul_target(n: int, m: int, p: int) -> Target:
     return Target("matmul", (n, m, p), _freeze(t), tuple(syms))
 
 
-@lru_cache(maxsize=16)
 def skew_matvec_target(n: int) -> Target:
     """Product y = S·x of an n×n skew-symmetric S (given by its entries above the
     diagonal, row-major) with a vector x: shape (n(n-1)/2, n, n)."""
-    n = _positive_int(n, "n")
+    return _skew_matvec_target(_positive_int(n, "n"))
+
+
+@lru_cache(maxsize=16)
+def _skew_matvec_target(n: int) -> Target:
     if n < 2:
         raise TargetError("skew_matvec needs n >= 2")
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -193,10 +199,13 @@ def skew_matvec_target(n: int) -> Target:
     return Target("skew_matvec", (n,), _freeze(t), ("term_permutation",))
 
 
-@lru_cache(maxsize=16)
 def polymul_target(n: int, m: int) -> Target:
     """Product of a polynomial with n coefficients by one with m coefficients."""
-    n, m = _positive_int(n, "n"), _positive_int(m, "m")
+    return _polymul_target(_positive_int(n, "n"), _positive_int(m, "m"))
+
+
+@lru_cache(maxsize=16)
+def _polymul_target(n: int, m: int) -> Target:
     _check_entries(n * m * (n + m - 1), f"polymul({n},{m})")
     t = np.zeros((n, m, n + m - 1), dtype=np.int8)
     i, j = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
