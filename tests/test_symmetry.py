@@ -102,3 +102,15 @@ def test_batched_rank_matches_numpy():
     mats = rng.integers(-2, 3, (200, 4, 5))
     mats[:50, 3] = mats[:50, 0] + mats[:50, 1]
     assert np.array_equal(batched_rank(mats, 2**31 - 1), np.linalg.matrix_rank(mats.astype(float)))
+
+
+def test_kronecker_product_of_schemes():
+    from tensorgame.tensors.compose import kron_scheme
+
+    squared = kron_scheme(STRASSEN, STRASSEN)
+    assert squared.target.params == (4, 4, 4) and squared.rank == 49 and squared.verify().ok
+    rect = tg.naive_scheme(tg.matmul_target(1, 2, 3))
+    for a, b in ((STRASSEN, rect), (rect, STRASSEN)):
+        k = kron_scheme(a, b)
+        assert k.rank == a.rank * b.rank and k.verify().ok
+    assert kron_scheme(STRASSEN.with_ring("Z2"), STRASSEN.with_ring("Z2")).verify().ok
