@@ -25,13 +25,13 @@ import hashlib
 import math
 
 import numpy as np
+from numba import njit
 
 from tensorgame.tensors.scheme import Scheme
 
 #: Above this rank the O(R²) pair invariants are skipped (per-term ranks only).
-PAIR_LIMIT = 400
+PAIR_LIMIT = 256
 _BIG_PRIME = 2**31 - 1
-_PAIR_CHUNK = 8192
 
 # A role map: for each new role (u, v, w), the (source role, transposed) it comes from.
 _Element = tuple[tuple[int, bool], tuple[int, bool], tuple[int, bool]]
@@ -60,57 +60,70 @@ def _role_group(generators: list[_Element]) -> list[_Element]:
     return sorted(group)
 
 
-def _mod_inverse(a: np.ndarray, p: int) -> np.ndarray:
-    """Elementwise a^(p-2) mod p (a non-zero, p prime < 2^31)."""
-    result = np.ones_like(a)
-    base = a % p
-    e = p - 2
-    while e:
-        if e & 1:
-            result = (result * base) % p
-        base = (base * base) % p
-        e >>= 1
-    return result
-
-
-def batched_rank(mats: np.ndarray, p: int) -> np.ndarray:
-    """Ranks over GF(p) of a stack of integer matrices (B, r, c), vectorised over B."""
-    a = np.mod(mats.astype(np.int64), p)
-    count, rows, cols = a.shape
-    rank = np.zeros(count, dtype=np.int64)
-    row_idx = np.arange(rows)
+@njit(cache=True)
+def _rank_in_place(a, p):  # pragma: no cover - compiled
+    """Rank over GF(p) of the integer matrix ``a`` (entries in [0, p)), destroying it."""
+    rows, cols = a.shape
+    rank = 0
     for col in range(cols):
-        cand = (a[:, :, col] != 0) & (row_idx[None, :] >= rank[:, None])
-        batch = np.nonzero(cand.any(axis=1))[0]
-        if len(batch) == 0:
+        if rank == rows:
+            break
+        piv = -1
+        for r in range(rank, rows):
+            if a[r, col] != 0:
+                piv = r
+                break
+        if piv < 0:
             continue
-        piv = np.argmax(cand[batch], axis=1)
-        top = rank[batch]
-        pivot_rows = a[batch, piv].copy()
-        a[batch, piv] = a[batch, top]
-        inv = _mod_inverse(pivot_rows[:, col], p)
-        pivot_rows = (pivot_rows * inv[:, None]) % p
-        a[batch, top] = pivot_rows
-        factors = a[batch, :, col].copy()
-        factors[np.arange(len(batch)), top] = 0
-        a[batch] = (a[batch] - factors[:, :, None] * pivot_rows[:, None, :]) % p
-        rank[batch] += 1
+        for c in range(cols):
+            a[rank, c], a[piv, c] = a[piv, c], a[rank, c]
+        inv, base, e = 1, a[rank, col], p - 2
+        while e:
+            if e & 1:
+                inv = inv * base % p
+            base = base * base % p
+            e >>= 1
+        for c in range(col, cols):
+            a[rank, c] = a[rank, c] * inv % p
+        for r in range(rank + 1, rows):
+            f = a[r, col]
+            if f != 0:
+                for c in range(col, cols):
+                    a[r, c] = (a[r, c] - f * a[rank, c]) % p
+        rank += 1
     return rank
 
 
-def _pair_ranks(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric (R, R) matrices of rank[X_r | X_s] and rank[X_r ; X_s]."""
-    rank = x.shape[0]
-    horiz = np.zeros((rank, rank), dtype=np.int64)
-    vert = np.zeros((rank, rank), dtype=np.int64)
-    ii, jj = np.triu_indices(rank, k=1)
-    for start in range(0, len(ii), _PAIR_CHUNK):
-        i, j = ii[start : start + _PAIR_CHUNK], jj[start : start + _PAIR_CHUNK]
-        h = batched_rank(np.concatenate([x[i], x[j]], axis=2), p)
-        v = batched_rank(np.concatenate([x[i], x[j]], axis=1), p)
-        horiz[i, j] = horiz[j, i] = h
-        vert[i, j] = vert[j, i] = v
+@njit(cache=True)
+def _single_ranks(x, p):  # pragma: no cover - compiled
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for t in range(x.shape[0]):
+        out[t] = _rank_in_place(x[t].copy(), p)
+    return out
+
+
+@njit(cache=True)
+def _pair_ranks(x, p):  # pragma: no cover - compiled
+    """Symmetric (R, R) tables of rank[X_r | X_s] and rank[X_r ; X_s]."""
+    count, rows, cols = x.shape
+    horiz = np.zeros((count, count), dtype=np.int64)
+    vert = np.zeros((count, count), dtype=np.int64)
+    side = np.empty((rows, 2 * cols), dtype=np.int64)
+    stack = np.empty((2 * rows, cols), dtype=np.int64)
+    for i in range(count):
+        for j in range(i + 1, count):
+            side[:, :cols] = x[i]
+            side[:, cols:] = x[j]
+            stack[:rows] = x[i]
+            stack[rows:] = x[j]
+            horiz[i, j] = horiz[j, i] = _rank_in_place(side, p)
+            vert[i, j] = vert[j, i] = _rank_in_place(stack, p)
     return horiz, vert
+
+
+def batched_rank(mats: np.ndarray, p: int) -> np.ndarray:
+    """Ranks over GF(p) of a stack of integer matrices (B, r, c)."""
+    return _single_ranks(np.mod(np.asarray(mats, dtype=np.int64), p), p)
 
 
 def _matmul_signature(scheme: Scheme) -> bytes:
@@ -118,7 +131,8 @@ def _matmul_signature(scheme: Scheme) -> bytes:
     p = scheme.ring.modulus or _BIG_PRIME
     mats = scheme.terms_matrices()
     rank = scheme.rank
-    single = [batched_rank(x, p) for x in mats]
+    mats = [np.mod(x.astype(np.int64), p) for x in mats]
+    single = [_single_ranks(x, p) for x in mats]
     use_pairs = 1 < rank <= PAIR_LIMIT
     pairs = [_pair_ranks(x, p) for x in mats] if use_pairs else []
     gens = []

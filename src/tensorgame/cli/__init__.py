@@ -1,0 +1,1 @@
+"""The ``tensorgame`` command line (entry point :func:`tensorgame.cli.main.main`)."""

@@ -1,0 +1,82 @@
+"""The ``tensorgame`` command group and its error policy.
+
+A user mistake (any :class:`TensorGameError`, which the readers and writers also
+raise for unreadable or unwritable paths) prints one line ``error: ...`` and exits 2;
+click's own usage errors exit 2 as well; Ctrl-C exits 130. Programming errors keep
+their traceback. The policy lives in the group itself, so ``CliRunner`` tests see
+exactly what the console script does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tensorgame import __version__
+from tensorgame.catalog import ENV_VAR
+from tensorgame.cli.catalog_cmd import catalog
+from tensorgame.cli.common import CliState
+from tensorgame.cli.show_cmd import show
+from tensorgame.cli.target_cmd import target
+from tensorgame.cli.verify_cmd import verify
+from tensorgame.errors import TensorGameError
+
+#: Exit status of a user mistake (same as click's usage errors).
+USER_ERROR = 2
+#: Conventional status after SIGINT (128 + 2).
+INTERRUPTED = 130
+
+
+class UserError(click.ClickException):
+    """A one-line ``error: <message>`` on stderr."""
+
+    exit_code = USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().split())}", err=True)
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line, no traceback."""
+
+    exit_code = INTERRUPTED
+
+    def show(self, file: Any = None) -> None:
+        click.echo("interrupted", err=True)
+
+
+class TensorGameGroup(click.Group):
+    """Turns user mistakes raised anywhere below into click exceptions with our codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TensorGameError as exc:
+            raise UserError(str(exc)) from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+
+@click.group(cls=TensorGameGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar=ENV_VAR, show_envvar=True,
+    help="Scheme catalogue (SQLite file). Default: the user data directory.",
+)
+@click.version_option(__version__, prog_name="tensorgame")
+@click.pass_context
+def cli(ctx: click.Context, catalog_path: Path | None) -> None:
+    """Discover, verify and catalogue fast bilinear algorithms (matrix multiplication
+    and beyond). Exit status: 0 success, 1 a scheme is wrong, 2 bad input."""
+    ctx.obj = CliState(catalog_path)
+
+
+for command in (verify, catalog, target, show):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="tensorgame")

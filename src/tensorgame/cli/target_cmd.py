@@ -1,0 +1,100 @@
+"""``tensorgame target``: what is known about a target before searching for it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from tensorgame.cli.common import (
+    TARGET_SYNTAX,
+    emit_json,
+    json_option,
+    open_catalog,
+    print_fields,
+    state,
+    target_from_words,
+)
+from tensorgame.errors import TargetError
+from tensorgame.tensors.targets import Target, known_ranks, load_target_file
+
+_KNOWN_LABELS = {
+    "alphatensor_z": "AlphaTensor, Z",
+    "alphatensor_z2": "AlphaTensor, Z2",
+    "best_z": "best known, Z",
+    "best_z2": "best known, Z2",
+    "best_q": "best known, Q",
+    "lower_bound": "lower bound",
+}
+
+
+def _catalogue_best(target: Target) -> dict[str, dict[str, Any]] | None:
+    """Best stored rank per ring, or None when there is no catalogue (none is created)."""
+    if not state().catalog.exists():
+        return None
+    with open_catalog(create=False) as catalog:
+        entries = [e for e in catalog.best_per_target() if e.target_key == target.key]
+    return {e.ring: {"id": e.id, "rank": e.rank, "additions": e.additions} for e in entries}
+
+
+def describe(target: Target) -> dict[str, Any]:
+    """Everything the command reports, as JSON-ready values."""
+    known = known_ranks(*target.params) if target.is_matmul else None
+    return {
+        "target": target.name,
+        "key": target.key,
+        "kind": target.kind,
+        "params": list(target.params),
+        "matrices": [list(s) for s in target.factor_shapes] if target.factor_shapes else None,
+        "dims": list(target.dims),
+        "nnz": int(np.count_nonzero(target.tensor)),
+        "naive_rank": target.naive_rank,
+        "known_ranks": dataclasses.asdict(known) if known else None,
+        "symmetries": list(target.symmetries),
+        "catalog": str(state().catalog),
+        "catalog_best": _catalogue_best(target),
+    }
+
+
+@click.command()
+@click.argument("spec", nargs=-1)
+@click.option("--file", "tensor_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the target tensor from a .npy or JSON file instead.")
+@json_option
+def target(spec: tuple[str, ...], tensor_file: Path | None, as_json: bool) -> None:
+    """Describe a target: SPEC is N M P (matrix multiplication), skew_matvec N,
+    polymul N M or complex. Shows the tensor's size, naive and known ranks,
+    symmetries and the best ranks already in the catalogue."""
+    if (tensor_file is None) == (not spec):
+        raise TargetError(f"give either a target ({TARGET_SYNTAX}) or --file, not both or neither")
+    tgt = load_target_file(tensor_file) if tensor_file else target_from_words(spec)
+    info = describe(tgt)
+    if as_json:
+        emit_json(info)
+        return
+    rows: list[tuple[str, Any]] = [("target", f"{info['target']}  (key {info['key']})")]
+    if info["matrices"]:
+        rows.append(("matrices", ", ".join(f"{name} {rows_}x{cols}" for name, (rows_, cols)
+                                           in zip("ABC", info["matrices"]))))
+    rows += [
+        ("tensor shape", " x ".join(map(str, info["dims"]))),
+        ("non-zeros", info["nnz"]),
+        ("naive rank", info["naive_rank"]),
+    ]
+    if info["known_ranks"]:
+        for field, label in _KNOWN_LABELS.items():
+            value = info["known_ranks"][field]
+            rows.append((label, "unknown" if value is None else value))
+    rows.append(("symmetries", ", ".join(info["symmetries"]) or "none"))
+    best = info["catalog_best"]
+    if best is None:
+        rows.append(("catalogue", f"none at {info['catalog']}"))
+    elif not best:
+        rows.append(("catalogue", "no scheme for this target"))
+    for ring, entry in (best or {}).items():
+        rows.append((f"catalogue best, {ring}",
+                     f"rank {entry['rank']}, {entry['additions']} additions (id {entry['id']})"))
+    print_fields(rows)
