@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from tensorgame.errors import FormatError, VerificationError
-from tensorgame.formats._io import as_ring
 from tensorgame.formats.alphatensor_npz import read_alphatensor, write_alphatensor
 from tensorgame.formats.flipgraph_text import read_flipgraph, write_flipgraph
 from tensorgame.formats.json_format import read_json, write_json
 from tensorgame.formats.slp import write_slp
-from tensorgame.tensors.rings import Ring
+from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
 
@@ -75,7 +74,7 @@ def read_schemes(
     the schemes of that target, and tells the flip-graph reader the format.
     """
     fmt = _resolve(path, fmt)
-    ring = None if ring is None else as_ring(ring)
+    ring = None if ring is None else parse_ring(ring)
     if fmt == "slp":
         raise FormatError(f"{path}: the slp format is write-only")
     if fmt == "flipgraph":

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from tensorgame.errors import FormatError, TensorGameError
-from tensorgame.formats._io import atomic_write, error_context, read_bytes
+from tensorgame.fileio import atomic_write, error_context, read_bytes
 from tensorgame.tensors.rings import Q, Z, Z2, Ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import matmul_target

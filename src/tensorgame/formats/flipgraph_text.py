@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from tensorgame.errors import FormatError
-from tensorgame.formats._io import as_ring, atomic_write, error_context, read_text
-from tensorgame.tensors.rings import Z, Ring
+from tensorgame.fileio import atomic_write, error_context, read_text
+from tensorgame.tensors.rings import Z, Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
@@ -164,7 +164,7 @@ def parse_flipgraph(text: str, ring: Ring | str | None = None, target: Target | 
                 if (m := _FORMAT_RE.match(line)):
                     header_shape = tuple(int(x) for x in m.groups())
                 elif (m := _RING_RE.match(line)):
-                    header_ring = as_ring(m.group(1))
+                    header_ring = parse_ring(m.group(1))
                 continue
             factors = _Line(line).product()
             products.append(_ordered(factors))
@@ -172,7 +172,7 @@ def parse_flipgraph(text: str, ring: Ring | str | None = None, target: Target | 
         raise FormatError("no products found")
     shape = _shape(products, header_shape, target)
     target = matmul_target(*shape)
-    ring = as_ring(ring) if ring is not None else (header_ring or Z)
+    ring = parse_ring(ring) if ring is not None else (header_ring or Z)
     n, m, p = shape
     rank = len(products)
     mats = [np.zeros((rank, n * m), np.int64), np.zeros((rank, m * p), np.int64),

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from tensorgame.errors import FormatError
-from tensorgame.formats._io import as_ring, atomic_write, error_context, read_text
-from tensorgame.tensors.rings import Q, Ring
+from tensorgame.fileio import atomic_write, error_context, read_text
+from tensorgame.tensors.rings import Q, Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, target_from_json
 
@@ -204,7 +204,7 @@ def _require(doc: dict[str, Any], key: str) -> Any:
 def _ring(value: Any) -> Ring:
     if not isinstance(value, str):
         raise FormatError(f"'ring' must be a string such as \"Z\", got {_brief(value)}")
-    return as_ring(value)
+    return parse_ring(value)
 
 
 def _int_matrix(value: Any, rows: int, width: int, name: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tensorgame.errors import FormatError
-from tensorgame.formats._io import atomic_write
+from tensorgame.fileio import atomic_write
 from tensorgame.formats.flipgraph_text import linear_form
 from tensorgame.tensors.scheme import Scheme
 

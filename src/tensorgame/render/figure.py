@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tensorgame.formats._io import atomic_write
+from tensorgame.fileio import atomic_write
 from tensorgame.render.coefficients import display_factors, format_value
 from tensorgame.tensors.scheme import Scheme
 

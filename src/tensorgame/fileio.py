@@ -1,5 +1,6 @@
-"""Plumbing shared by every format: reading with one-line errors, atomic writes, ring
-names from text, and error messages that say which file (and which part) was wrong."""
+"""File plumbing shared by every layer that reads or writes user files: reading with
+one-line errors, atomic writes (a crash never leaves a half-written file), and error
+messages that say which file (and which part of it) was wrong."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tensorgame.errors import FormatError, TensorGameError
-from tensorgame.tensors.rings import Ring, parse_ring
-
-#: Longer ring names are refused before parsing (the core's int() would choke on them).
-_MAX_RING_NAME = 24
-
 
 def read_bytes(path: str | Path) -> bytes:
     """The whole file; an unreadable path is a user mistake, not a crash."""
@@ -32,15 +28,6 @@ def read_text(path: str | Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-
-
-def as_ring(name: Ring | str) -> Ring:
-    """A ring, or a ring name taken from a file or the command line, as a Ring."""
-    if isinstance(name, Ring):
-        return name
-    if len(name) > _MAX_RING_NAME:
-        raise FormatError(f"ring name {name[:_MAX_RING_NAME]!r}... is too long")
-    return parse_ring(name)
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
