@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tensorgame.errors import RingError
+from tensorgame.tensors.modular import inv_mod
 from tensorgame.tensors.rings import Q, Z
 from tensorgame.tensors.scheme import Scheme
 
@@ -98,12 +99,7 @@ def _gauss_jordan(jac, order, p):  # pragma: no cover - compiled
                 jac[rank, k], jac[piv, k] = jac[piv, k], jac[rank, k]
             ops[n_ops, 0], ops[n_ops, 1], ops[n_ops, 2], ops[n_ops, 3] = 0, rank, piv, 0
             n_ops += 1
-        inv, base, e = 1, jac[rank, c], p - 2
-        while e:
-            if e & 1:
-                inv = inv * base % p
-            base = base * base % p
-            e >>= 1
+        inv = inv_mod(jac[rank, c], p)
         if inv != 1:
             for k in range(cols):
                 jac[rank, k] = jac[rank, k] * inv % p

@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tensorgame.tensors.modular import rank_mod_p
 from tensorgame.tensors.scheme import Scheme
 
 #: Above this rank the O(R²) pair invariants are skipped (per-term ranks only).
@@ -61,44 +62,12 @@ def _role_group(generators: list[_Element]) -> list[_Element]:
 
 
 @njit(cache=True)
-def _rank_in_place(a, p):  # pragma: no cover - compiled
-    """Rank over GF(p) of the integer matrix ``a`` (entries in [0, p)), destroying it."""
-    rows, cols = a.shape
-    rank = 0
-    for col in range(cols):
-        if rank == rows:
-            break
-        piv = -1
-        for r in range(rank, rows):
-            if a[r, col] != 0:
-                piv = r
-                break
-        if piv < 0:
-            continue
-        for c in range(cols):
-            a[rank, c], a[piv, c] = a[piv, c], a[rank, c]
-        inv, base, e = 1, a[rank, col], p - 2
-        while e:
-            if e & 1:
-                inv = inv * base % p
-            base = base * base % p
-            e >>= 1
-        for c in range(col, cols):
-            a[rank, c] = a[rank, c] * inv % p
-        for r in range(rank + 1, rows):
-            f = a[r, col]
-            if f != 0:
-                for c in range(col, cols):
-                    a[r, c] = (a[r, c] - f * a[rank, c]) % p
-        rank += 1
-    return rank
-
-
-@njit(cache=True)
 def _single_ranks(x, p):  # pragma: no cover - compiled
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for t in range(x.shape[0]):
-        out[t] = _rank_in_place(x[t].copy(), p)
+    count, rows, cols = x.shape
+    out = np.empty(count, dtype=np.int64)
+    work = np.empty((rows, cols), dtype=np.int64)
+    for t in range(count):
+        out[t] = rank_mod_p(x[t], rows, cols, p, work)
     return out
 
 
@@ -110,14 +79,16 @@ def _pair_ranks(x, p):  # pragma: no cover - compiled
     vert = np.zeros((count, count), dtype=np.int64)
     side = np.empty((rows, 2 * cols), dtype=np.int64)
     stack = np.empty((2 * rows, cols), dtype=np.int64)
+    work_side = np.empty((rows, 2 * cols), dtype=np.int64)
+    work_stack = np.empty((2 * rows, cols), dtype=np.int64)
     for i in range(count):
         for j in range(i + 1, count):
             side[:, :cols] = x[i]
             side[:, cols:] = x[j]
             stack[:rows] = x[i]
             stack[rows:] = x[j]
-            horiz[i, j] = horiz[j, i] = _rank_in_place(side, p)
-            vert[i, j] = vert[j, i] = _rank_in_place(stack, p)
+            horiz[i, j] = horiz[j, i] = rank_mod_p(side, rows, 2 * cols, p, work_side)
+            vert[i, j] = vert[j, i] = rank_mod_p(stack, 2 * rows, cols, p, work_stack)
     return horiz, vert
 
 
