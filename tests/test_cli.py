@@ -336,3 +336,30 @@ def test_interrupt_exits_130(run, strassen_file: Path, monkeypatch: pytest.Monke
 
 def test_unwritable_output_is_one_line(run, tmp_path: Path, strassen_file: Path) -> None:
     assert_user_error(run("show", strassen_file, "--png", tmp_path / "no" / "such" / "dir.png"))
+
+
+def test_lift_command(tmp_path, strassen):
+
+
+    src = tmp_path / "strassen_z2.json"
+    write_scheme(strassen.with_ring("Z2"), src)
+    out = tmp_path / "lifted.json"
+    catalog = tmp_path / "c.sqlite"
+    result = CliRunner().invoke(cli, ["--catalog", str(catalog), "lift", str(src), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["schemes"][0]
+    assert report["lifted"] and report["ring"] == "Z" and report["new_in_catalog"]
+    assert CliRunner().invoke(cli, ["verify", str(out)]).exit_code == 0
+    # a scheme over Z is not a lifting problem: one-line error, exit 2
+    result = CliRunner().invoke(cli, ["lift", str(out), "--no-store"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_lift_refuses_mod2_only_scheme(tmp_path, alphatensor_dir):
+    from tensorgame.formats import read_schemes
+
+    f2 = {s.target.params: s for s in read_schemes(alphatensor_dir / "factorizations_f2_nopickle.npz")}
+    src = tmp_path / "at47.json"
+    write_scheme(f2[(4, 4, 4)], src)
+    result = CliRunner().invoke(cli, ["--catalog", str(tmp_path / "c.sqlite"), "lift", str(src), "--attempts", "1"])
+    assert result.exit_code == 1 and "does not lift" in result.output

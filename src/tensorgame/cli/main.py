@@ -18,6 +18,7 @@ from tensorgame import __version__
 from tensorgame.catalog import ENV_VAR
 from tensorgame.cli.catalog_cmd import catalog
 from tensorgame.cli.common import CliState
+from tensorgame.cli.lift_cmd import lift
 from tensorgame.cli.show_cmd import show
 from tensorgame.cli.target_cmd import target
 from tensorgame.cli.verify_cmd import verify
@@ -73,7 +74,7 @@ def cli(ctx: click.Context, catalog_path: Path | None) -> None:
     ctx.obj = CliState(catalog_path)
 
 
-for command in (verify, catalog, target, show):
+for command in (verify, catalog, target, show, lift):
     cli.add_command(command)
 
 
