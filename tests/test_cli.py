@@ -339,8 +339,6 @@ def test_unwritable_output_is_one_line(run, tmp_path: Path, strassen_file: Path)
 
 
 def test_lift_command(tmp_path, strassen):
-
-
     src = tmp_path / "strassen_z2.json"
     write_scheme(strassen.with_ring("Z2"), src)
     out = tmp_path / "lifted.json"
