@@ -1,0 +1,409 @@
+"""AlphaTensorNet: torso with axial attention over three grids, an autoregressive policy
+head and a distributional value head.
+
+Input (:class:`NetInput`, built from a game :class:`~tensorgame.game.state.Observation`
+plus the games' real sides by :meth:`AlphaTensorNet.prepare`):
+
+* a cube of C = h + 2 channels per entry (i, j, k) of the padded S×S×S state: the
+  residual, an indicator of the game's real region (i < I, j < J, k < K: the network
+  then knows the target's shape even where the residual is zero) and, for each of the h
+  past moves, the outer product u⊗v⊗w of that move — the exact change it made to the
+  state, in the same coordinates as the residual. Values pass through
+  sign(x)·log(1 + |x|) so that large integer residuals stay in a trainable range
+  while 0, ±1 and ±2 remain distinct;
+* scalars: log(1 + step), log(1 + remaining), step/32, remaining/32 (a linear map),
+  and the ring as a learned embedding of min(modulus, 7) (Z, Z2, Z3, Z5, larger p).
+
+Torso. The cube is turned into three S×S grids, one per pair of axes: G0 over (i, j),
+G1 over (j, k), G2 over (k, i); each cell of G0 is a learned linear map of the S·C
+values along the third axis k (likewise i for G1, j for G2). Learned position
+embeddings (per grid and cell) and the scalar embedding (same for every cell) are
+added. Each torso layer then applies three pre-norm attention blocks, one per pair of
+grids sharing an axis, (G0, G1) share j, (G1, G2) share k, (G2, G0) share i: for each
+value of the shared axis the row of one grid and the matching row of the other are
+concatenated into a sequence of 2S cells and attended over (then a feed-forward
+block). So every grid attends along both of its axes once per layer and exchanges
+information with both other grids: the generalised axial attention of AlphaTensor in
+its simplest faithful form. The output is the 3·S² cell embeddings (layer-normed).
+Padding cells are not masked: they carry the region indicator and the attention
+learns to ignore them.
+
+Policy head. A pre-norm transformer decoder over the L move tokens (see
+:mod:`~tensorgame.network.tokens`): causal self-attention among the tokens emitted so
+far, cross-attention to the 3·S² torso cells, feed-forward. K sequences per game
+(sampled candidates, or candidates scored for the search's policy target) are folded
+into the query axis of the cross-attention, so the torso cells are never copied K
+times. Sampling is incremental (cached self-attention keys/values, L decoder steps),
+and masks illegal tokens before each draw (padding, Z_p range, no zero factor).
+
+Value head. Mean of the torso cells -> MLP -> ``quantiles`` values (times
+``value_scale``), read as quantiles at levels (2i+1)/(2N) of the return (QR-DQN).
+The search uses the risk-seeking value: the mean of the largest
+``risk_quantile_fraction`` of them.
+
+The output layers of both heads start at zero: a fresh network's policy is uniform over
+the legal tokens and its value is 0.
+
+Everything is created on the module's device (``model.to(device)``); nothing assumes
+CUDA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tensorgame.game.state import Observation
+from tensorgame.network.config import NetworkConfig
+from tensorgame.network.errors import NetworkError
+from tensorgame.network.tokens import MoveCodec, TokenMasks, codec_for
+
+#: Ring embedding rows: modulus clipped to 0..RING_BUCKETS-1 (0 = Z).
+RING_BUCKETS = 8
+#: Scale of the linear step features (a game rarely lasts more than a few dozen moves).
+STEP_SCALE = 32.0
+
+KeyValue = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class NetInput:
+    """A batch of observations as tensors on the network's device.
+
+    ``residual`` (B, S, S, S) and ``history`` (B, h, 3, S) float32 (raw integer values),
+    ``step`` and ``remaining`` (B,) float32, ``modulus`` (B,) int64 (0 = Z, p = Z_p),
+    ``dims`` (B, 3) int64: the real sides of each game's target (legality masks and the
+    region channel depend on them; an observation does not carry them).
+    """
+
+    residual: torch.Tensor
+    history: torch.Tensor
+    step: torch.Tensor
+    remaining: torch.Tensor
+    modulus: torch.Tensor
+    dims: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.residual.shape[0])
+
+
+def _squash(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+class _Attention(nn.Module):
+    """Multi-head attention whose keys/values can be computed once and reused (cross-
+    attention memory, incremental decoding)."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.query = nn.Linear(d, d)
+        self.key_value = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        return x.reshape(n, t, self.heads, d // self.heads).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> KeyValue:
+        """(N, T, d) -> keys and values, each (N, heads, T, d/heads)."""
+        k, v = self.key_value(x).chunk(2, dim=-1)
+        return self._split(k), self._split(v)
+
+    def forward(self, x: torch.Tensor, kv: KeyValue, causal: bool = False) -> torch.Tensor:
+        """Queries from x (N, T, d) attend over kv; returns (N, T, d)."""
+        n, t, d = x.shape
+        out = F.scaled_dot_product_attention(
+            self._split(self.query(x)), kv[0], kv[1], is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0)
+        return self.out(out.transpose(1, 2).reshape(n, t, d))
+
+
+class _FeedForward(nn.Sequential):
+    def __init__(self, d: int, ratio: int, dropout: float) -> None:
+        super().__init__(nn.LayerNorm(d), nn.Linear(d, ratio * d), nn.GELU(),
+                         nn.Linear(ratio * d, d), nn.Dropout(dropout))
+
+
+class _AxialBlock(nn.Module):
+    """Pre-norm self-attention + feed-forward over sequences (N, T, d)."""
+
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.attention = _Attention(cfg.d_model, cfg.heads, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.ffn = _FeedForward(cfg.d_model, cfg.ffn_ratio, cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(x)
+        x = x + self.drop(self.attention(y, self.attention.keys_values(y)))
+        return x + self.ffn(x)
+
+
+#: Grid pairs attended together and the axis they share: G0=(i,j), G1=(j,k), G2=(k,i).
+_GRID_PAIRS = ((0, 1), (1, 2), (2, 0))
+
+
+class _Torso(nn.Module):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        s, d = cfg.max_side, cfg.d_model
+        channels = cfg.history + 2
+        self.side = s
+        self.project = nn.ModuleList(nn.Linear(s * channels, d) for _ in range(3))
+        self.position = nn.Parameter(torch.randn(3, s, s, d) * 0.02)
+        self.scalars = nn.Linear(4, d)
+        self.ring = nn.Embedding(RING_BUCKETS, d)
+        self.layers = nn.ModuleList(
+            nn.ModuleList(_AxialBlock(cfg) for _ in _GRID_PAIRS) for _ in range(cfg.torso_layers))
+        self.norm = nn.LayerNorm(d)
+
+    def cube(self, inp: NetInput) -> torch.Tensor:
+        """(B, S, S, S, h + 2) input channels (see the module doc)."""
+        s = self.side
+        ar = torch.arange(s, device=inp.dims.device)
+        inside = ar[None] < inp.dims[:, :, None]  # (B, 3, S)
+        region = inside[:, 0, :, None, None] & inside[:, 1, None, :, None] & inside[:, 2, None, None, :]
+        h = inp.history
+        past = torch.einsum("bti,btj,btk->bijkt", h[:, :, 0], h[:, :, 1], h[:, :, 2])
+        return torch.cat([_squash(inp.residual)[..., None], region[..., None].to(h.dtype),
+                          _squash(past)], dim=-1)
+
+    def forward(self, inp: NetInput) -> torch.Tensor:
+        cube = self.cube(inp)
+        b, s, width = cube.shape[0], self.side, self.side * cube.shape[-1]
+        views = (cube, cube.permute(0, 2, 3, 1, 4), cube.permute(0, 3, 1, 2, 4))  # (i,j), (j,k), (k,i)
+        steps = torch.stack([torch.log1p(inp.step), torch.log1p(inp.remaining.clamp(min=0)),
+                             inp.step / STEP_SCALE, inp.remaining / STEP_SCALE], dim=-1)
+        scalar = self.scalars(steps) + self.ring(inp.modulus.clamp(0, RING_BUCKETS - 1))
+        d = scalar.shape[-1]
+        grids = [proj(v.reshape(b, s, s, width)) + self.position[g] + scalar[:, None, None, :]
+                 for g, (proj, v) in enumerate(zip(self.project, views))]
+        for layer in self.layers:
+            for block, (a, c) in zip(layer, _GRID_PAIRS):
+                # rows of grid a along the shared axis, next to rows of grid c
+                seq = torch.cat([grids[a].transpose(1, 2), grids[c]], dim=2)
+                out = block(seq.reshape(b * s, 2 * s, d)).reshape(b, s, 2 * s, d)
+                grids[a] = out[:, :, :s].transpose(1, 2)
+                grids[c] = out[:, :, s:]
+        return self.norm(torch.stack(grids, dim=1).reshape(b, 3 * s * s, d))
+
+
+class _DecoderLayer(nn.Module):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.self_norm = nn.LayerNorm(d)
+        self.self_attention = _Attention(d, cfg.heads, cfg.dropout)
+        self.cross_norm = nn.LayerNorm(d)
+        self.cross_attention = _Attention(d, cfg.heads, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.ffn = _FeedForward(d, cfg.ffn_ratio, cfg.dropout)
+
+    def forward(self, x: torch.Tensor, memory: KeyValue) -> torch.Tensor:
+        """Teacher forcing: x (B, K, L, d) -> (B, K, L, d)."""
+        b, k, length, d = x.shape
+        y = self.self_norm(x).reshape(b * k, length, d)
+        x = x + self.drop(self.self_attention(y, self.self_attention.keys_values(y), causal=True)
+                          ).reshape(b, k, length, d)
+        y = self.cross_norm(x).reshape(b, k * length, d)
+        x = x + self.drop(self.cross_attention(y, memory)).reshape(b, k, length, d)
+        return x + self.ffn(x)
+
+    def step(self, x: torch.Tensor, cache: KeyValue | None, memory: KeyValue
+             ) -> tuple[torch.Tensor, KeyValue]:
+        """One new token per sequence: x (B, K, d) -> (B, K, d) and the grown cache."""
+        b, k, d = x.shape
+        y = self.self_norm(x).reshape(b * k, 1, d)
+        key, value = self.self_attention.keys_values(y)
+        if cache is not None:
+            key, value = torch.cat([cache[0], key], dim=2), torch.cat([cache[1], value], dim=2)
+        x = x + self.drop(self.self_attention(y, (key, value))).reshape(b, k, d)
+        x = x + self.drop(self.cross_attention(self.cross_norm(x), memory))
+        return x + self.ffn(x), (key, value)
+
+
+class _PolicyHead(nn.Module):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.vocabulary = cfg.vocabulary
+        self.start = cfg.vocabulary  # extra embedding row: the start-of-move token
+        self.embed = nn.Embedding(cfg.vocabulary + 1, d)
+        self.position = nn.Parameter(torch.randn(cfg.move_length, d) * 0.02)
+        self.layers = nn.ModuleList(_DecoderLayer(cfg) for _ in range(cfg.policy_layers))
+        self.norm = nn.LayerNorm(d)
+        self.out = nn.Linear(d, cfg.vocabulary)
+
+    def memory(self, embedding: torch.Tensor) -> list[KeyValue]:
+        return [layer.cross_attention.keys_values(embedding) for layer in self.layers]
+
+    def logits(self, embedding: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, K, L) target tokens -> (B, K, L, V) logits, position l seeing tokens < l."""
+        shifted = torch.cat([torch.full_like(tokens[..., :1], self.start), tokens[..., :-1]], dim=-1)
+        x = self.embed(shifted) + self.position[: tokens.shape[-1]]
+        for layer, memory in zip(self.layers, self.memory(embedding)):
+            x = layer(x, memory)
+        return self.out(self.norm(x))
+
+    def step(self, x: torch.Tensor, caches: list[KeyValue | None], memory: list[KeyValue]
+             ) -> torch.Tensor:
+        """Logits (B, K, V) of the next token; updates ``caches`` in place."""
+        for i, layer in enumerate(self.layers):
+            x, caches[i] = layer.step(x, caches[i], memory[i])
+        return self.out(self.norm(x))
+
+
+class AlphaTensorNet(nn.Module):
+    """The AlphaTensor network (see the module doc for the architecture)."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.torso = _Torso(config)
+        self.policy = _PolicyHead(config)
+        d = config.d_model
+        self.value = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, config.quantiles))
+        # Zero output layers: an untrained network is uniform over the legal tokens and
+        # predicts a return of 0, neutral priors and values for a search instead of
+        # arbitrary ones (the gradients of these layers are not zero, so they learn).
+        for layer in (self.policy.out, self.value[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def device(self) -> torch.device:
+        return self.policy.position.device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def codec(self) -> MoveCodec:
+        """Tokeniser tables on the model's device."""
+        return codec_for(self.config, self.device)
+
+    # --- inputs --------------------------------------------------------------------------
+    def prepare(self, obs: Observation, dims: np.ndarray | torch.Tensor) -> NetInput:
+        """Tensors on the model's device from an Observation and the games' real sides
+        ``dims`` (B, 3) (``GameState.dims``, ``DemoBatch.dims``)."""
+        cfg = self.config
+        s, h = cfg.max_side, cfg.history
+        residual = np.asarray(obs.residual)
+        if residual.ndim != 4:
+            raise NetworkError(f"observation residual must be (B, S, S, S), got shape {residual.shape}")
+        b = residual.shape[0]
+        expect = {"residual": (b, s, s, s), "history": (b, h, 3, s), "step": (b,),
+                  "remaining": (b,), "modulus": (b,)}
+        for name, shape in expect.items():
+            got = np.shape(getattr(obs, name))
+            if got != shape:
+                raise NetworkError(f"observation {name} has shape {got}, the network expects {shape}")
+        dims_t = torch.as_tensor(np.array(dims) if not isinstance(dims, torch.Tensor) else dims,
+                                 dtype=torch.long, device=self.device)
+        if tuple(dims_t.shape) != (b, 3):
+            raise NetworkError(f"dims must have shape ({b}, 3), got {tuple(dims_t.shape)}")
+        if b and (dims_t.min() < 1 or dims_t.max() > s):
+            raise NetworkError(f"dims must lie in 1..{s}")
+
+        def tensor(x: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+            return torch.from_numpy(np.array(x)).to(self.device, dtype)
+
+        modulus = tensor(obs.modulus, torch.long)
+        if b and modulus.min() < 0:
+            raise NetworkError("a modulus is negative")
+        return NetInput(tensor(residual, torch.float32), tensor(obs.history, torch.float32),
+                        tensor(obs.step, torch.float32), tensor(obs.remaining, torch.float32),
+                        modulus, dims_t)
+
+    # --- torso and value -----------------------------------------------------------------
+    def embed(self, inp: NetInput) -> torch.Tensor:
+        """Torso embeddings (B, 3·S², d_model)."""
+        return self.torso(inp)
+
+    def value_quantiles(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, quantiles) predicted quantiles of the return (unsorted)."""
+        return self.value(embedding.mean(dim=1)) * self.config.value_scale
+
+    def forward(self, inp: NetInput) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding (B, 3·S², d), value quantiles (B, quantiles))."""
+        embedding = self.embed(inp)
+        return embedding, self.value_quantiles(embedding)
+
+    def risk_seeking_value(self, quantiles: torch.Tensor) -> torch.Tensor:
+        """(B,) mean of the largest ``risk_quantile_fraction`` of the quantiles: an
+        optimistic value, as the search is after the best outcome, not the average."""
+        return quantiles.topk(self.config.risk_quantile_count, dim=-1).values.mean(dim=-1)
+
+    # --- policy --------------------------------------------------------------------------
+    def policy_logits(self, embedding: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Raw (unmasked) teacher-forced logits: tokens (B, L) -> (B, L, V), or
+        (B, K, L) -> (B, K, L, V); position l is conditioned on the tokens before it."""
+        single = tokens.dim() == 2
+        logits = self.policy.logits(embedding, tokens[:, None] if single else tokens)
+        return logits[:, 0] if single else logits
+
+    def log_prob(self, inp: NetInput, embedding: torch.Tensor, moves: torch.Tensor,
+                 temperature: float = 1.0) -> torch.Tensor:
+        """Log-probability of moves (B, 3, S) -> (B,) or (B, K, 3, S) -> (B, K) under the
+        masked policy at ``temperature`` (the distribution :meth:`sample` draws from).
+        An illegal move has probability 0 (-inf)."""
+        _check_temperature(temperature)
+        single = moves.dim() == 3
+        moves = moves[:, None] if single else moves
+        codec = self.codec()
+        tokens = codec.tokenize(moves)
+        logits = self.policy.logits(embedding, tokens) / temperature
+        allowed = codec.masks(inp.dims, inp.modulus).sequence(tokens)
+        logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+        out = logp.gather(-1, tokens[..., None])[..., 0].sum(dim=-1)
+        return out[:, 0] if single else out
+
+    def sample(self, inp: NetInput, k: int, temperature: float = 1.0,
+               embedding: torch.Tensor | None = None, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """K legal moves per game, batched over games and samples: (moves (B, K, 3, S)
+        int8, log_probs (B, K) float32 under the masked policy at ``temperature``).
+        Duplicates are possible (independent draws)."""
+        _check_temperature(temperature)
+        if int(k) < 1:
+            raise NetworkError(f"the number of samples must be >= 1, got {k}")
+        if embedding is None:
+            embedding = self.embed(inp)
+        codec = self.codec()
+        b, dev = embedding.shape[0], embedding.device
+        if b == 0:  # an empty batch (e.g. every game of a search already finished)
+            return (torch.zeros(0, k, 3, self.config.max_side, dtype=torch.int8, device=dev),
+                    torch.zeros(0, k, device=dev))
+        masks: TokenMasks = codec.masks(inp.dims, inp.modulus)
+        head = self.policy
+        memory = head.memory(embedding)
+        caches: list[KeyValue | None] = [None] * len(head.layers)
+        nonzero = torch.zeros(b, k, 3, dtype=torch.bool, device=dev)
+        tokens = torch.empty(b, k, codec.length, dtype=torch.long, device=dev)
+        total = torch.zeros(b, k, device=dev)
+        prev = torch.full((b, k), head.start, dtype=torch.long, device=dev)
+        for pos in range(codec.length):
+            x = head.embed(prev) + head.position[pos]
+            logits = head.step(x, caches, memory) / temperature
+            allowed = masks.step(pos, nonzero)
+            logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+            probs = logp.exp().reshape(b * k, codec.vocabulary)
+            tok = torch.multinomial(probs, 1, generator=generator).reshape(b, k)
+            total = total + logp.gather(-1, tok[..., None])[..., 0]
+            nonzero = masks.nonzero_after(pos, nonzero, tok)
+            tokens[:, :, pos] = tok
+            prev = tok
+        return codec.detokenize(tokens), total
+
+
+def _check_temperature(temperature: float) -> None:
+    if not float(temperature) > 0.0:
+        raise NetworkError(f"the sampling temperature must be > 0, got {temperature}")
