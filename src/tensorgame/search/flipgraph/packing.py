@@ -1,0 +1,122 @@
+"""Bit-packed schemes: the walk's representation, and conversion from/to :class:`Scheme`.
+
+Search rings: ``"Z2"`` (coefficients mod 2; results are schemes over Z2) and ``"ZT"``
+(coefficients in {-1, 0, 1}; results are schemes over Z, hence valid in every ring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tensorgame.errors import RingError, TargetError
+from tensorgame.search.flipgraph._ring_ops import RING_Z2, RING_ZT
+from tensorgame.tensors.rings import Z, Z2, parse_ring
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.targets import Target
+
+#: Longest factor a uint64 mask holds (<8,8,8> has factors of length 64).
+MAX_FACTOR_LENGTH = 64
+
+_RING_CODES = {"Z2": RING_Z2, "ZT": RING_ZT}
+
+
+def search_ring(ring: str) -> str:
+    """Normalise a search-ring name: ``"Z2"`` (also F2, GF2) or ``"ZT"`` (ternary)."""
+    text = str(ring).strip().upper()
+    if text in ("ZT", "TERNARY"):
+        return "ZT"
+    try:
+        if parse_ring(text) == Z2:
+            return "Z2"
+    except RingError:
+        pass
+    raise RingError(f"unknown search ring {ring!r}: use 'Z2' or 'ZT' (coefficients in {{-1,0,1}})")
+
+
+def ring_code(ring: str) -> int:
+    """The compiled kernels' code for a search ring."""
+    return _RING_CODES[search_ring(ring)]
+
+
+@dataclass(frozen=True, eq=False)
+class PackedScheme:
+    """Terms ``sc[r] · u_r ⊗ v_r ⊗ w_r`` as masks: ``nz[p, r]`` (non-zero coordinates of
+    factor p of term r) and ``sg[p, r]`` (negative ones), with every factor canonical
+    (first non-zero coordinate +1). Over Z2, ``sg`` is 0 and ``sc`` is 1."""
+
+    ring: str
+    nz: np.ndarray  # (3, R) uint64
+    sg: np.ndarray  # (3, R) uint64
+    sc: np.ndarray  # (R,) int64
+
+    @property
+    def rank(self) -> int:
+        return int(self.nz.shape[1])
+
+
+def check_lengths(dims: tuple[int, int, int]) -> None:
+    """Refuse targets whose factors do not fit one uint64 mask."""
+    if max(dims) > MAX_FACTOR_LENGTH:
+        raise TargetError(
+            f"flip-graph search packs factors into {MAX_FACTOR_LENGTH}-bit masks; "
+            f"this target has factors of length {dims} (at most <8,8,8> for matmul)"
+        )
+
+
+def _bits(mask: np.ndarray) -> np.ndarray:
+    """Rows of a boolean (R, L) matrix as uint64 masks (coordinate i -> bit i)."""
+    weights = np.left_shift(np.uint64(1), np.arange(mask.shape[1], dtype=np.uint64))
+    return (mask.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+
+
+def _unbits(nz: np.ndarray, sg: np.ndarray, length: int) -> np.ndarray:
+    """uint64 masks back to an (R, length) int64 matrix with entries in {-1, 0, 1}."""
+    shifts = np.arange(length, dtype=np.uint64)
+    on = ((nz[:, None] >> shifts) & np.uint64(1)).astype(np.int64)
+    neg = ((sg[:, None] >> shifts) & np.uint64(1)).astype(np.int64)
+    return on * (1 - 2 * neg)
+
+
+def pack(scheme: Scheme, ring: str = "Z2") -> PackedScheme:
+    """Pack a scheme for the search ring; terms with a zero factor are dropped.
+
+    Z2 reads the coefficients mod 2 (the scheme must be over Z or Z2); ZT needs every
+    coefficient in {-1, 0, 1} and a scheme over Z.
+    """
+    ring = search_ring(ring)
+    check_lengths(scheme.target.dims)
+    if scheme.denominators is not None:
+        raise RingError("flip-graph search needs integer coefficients (no denominators)")
+    factors = [scheme.u, scheme.v, scheme.w]
+    if ring == "Z2":
+        if scheme.ring not in (Z, Z2):
+            raise RingError(f"a scheme over {scheme.ring} cannot be read mod 2")
+        factors = [np.mod(f, 2) for f in factors]
+    else:
+        if scheme.ring != Z:
+            raise RingError(f"ternary search needs a scheme over Z, got one over {scheme.ring}")
+        if any(f.size and np.abs(f).max() > 1 for f in factors):
+            raise RingError("ternary search needs coefficients in {-1, 0, 1}")
+    keep = np.all([np.any(f != 0, axis=1) for f in factors], axis=0)
+    factors = [f[keep] for f in factors]
+    nz = np.stack([_bits(f != 0) for f in factors])
+    sg = np.stack([_bits(f < 0) for f in factors])
+    sc = np.ones(nz.shape[1], dtype=np.int64)
+    for p, f in enumerate(factors):  # canonical: first non-zero coordinate +1
+        first = f[np.arange(len(f)), np.argmax(f != 0, axis=1)] if len(f) else np.zeros(0, np.int64)
+        flip = first < 0
+        sg[p, flip] ^= nz[p, flip]
+        sc[flip] *= -1
+    return PackedScheme(ring, nz, sg, sc)
+
+
+def unpack(state: PackedScheme, target: Target, ring: str | None = None) -> Scheme:
+    """The scheme of a packed state: over Z2 for ring Z2, over Z for ZT (not verified)."""
+    ring = state.ring if ring is None else search_ring(ring)
+    if ring != state.ring:
+        raise RingError(f"state was packed for {state.ring}, not {ring}")
+    u, v, w = (_unbits(state.nz[p], state.sg[p], d) for p, d in enumerate(target.dims))
+    w = w * state.sc[:, None]
+    return Scheme(target, Z2 if ring == "Z2" else Z, u, v, w)
