@@ -1,0 +1,28 @@
+"""Code generation: verified schemes -> fast, readable NumPy or PyTorch modules.
+
+Pipeline: each level's scheme is put in the equivalent form with the fewest additions
+(:mod:`.search`, :mod:`.cse`, :mod:`.program`), scheduled and given buffers by
+liveness (:mod:`.memory`), and emitted as one function per level by a shared emitter
+with a small backend table (:mod:`.emit`, :mod:`.emit_numpy`, :mod:`.emit_torch`).
+:mod:`.bench` times generated modules against the library product.
+"""
+
+from tensorgame.codegen.generate import (
+    BACKENDS,
+    DEFAULT_THRESHOLD,
+    build_module,
+    check_scheme,
+    compile_level,
+    generate_module,
+    load_module,
+    program_listing,
+    write_listing,
+    write_module,
+)
+from tensorgame.codegen.search import FormSearch, optimise_scheme
+
+__all__ = [
+    "BACKENDS", "DEFAULT_THRESHOLD", "FormSearch", "build_module", "check_scheme", "compile_level",
+    "generate_module", "load_module", "optimise_scheme", "program_listing", "write_listing",
+    "write_module",
+]

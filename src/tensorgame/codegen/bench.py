@@ -1,0 +1,366 @@
+"""Timing generated algorithms against the library product, on this machine.
+
+Everything runs in one process, side by side: for every size, the baseline
+(``numpy.matmul``, and ``torch.matmul`` when torch is installed) and every generated
+module get one warm-up call, then ``repeats`` rounds in which each is called once (so
+slow drifts in machine load hit all of them alike); the median is reported, with the
+ratio to the baseline of the same backend (below 1 means faster than the library);
+``best_ratio`` compares the fastest runs, a steadier estimate on a loaded machine, and
+``cpu_ratio`` the medians of process CPU time (all threads), which other processes do
+not inflate -- with a single BLAS thread it is the cleanest measure of work saved.
+Results carry a description of the machine, since BLAS threads and CPU decide them.
+Peak extra memory is measured with tracemalloc on the warm-up call of NumPy modules.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tensorgame.catalog import Catalog
+from tensorgame.codegen.generate import DEFAULT_THRESHOLD, build_module, compile_level
+from tensorgame.errors import TensorGameError
+from tensorgame.fileio import atomic_write
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.targets import Target
+
+#: Version of the timings file stored next to a catalogue.
+TIMINGS_FORMAT = "tensorgame-timings"
+
+Algorithm = tuple[str, Scheme | Sequence[Scheme], int]
+
+
+def torch_available() -> bool:
+    """Whether PyTorch imports here (a broken or half-installed torch counts as absent)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    try:
+        import torch  # noqa: F401
+    except Exception:  # any import failure means: no torch backend on this machine
+        return False
+    return True
+
+
+def _blas_info() -> dict[str, Any]:
+    try:
+        config = np.show_config(mode="dicts")
+    except TypeError:  # numpy < 1.25 has no mode="dicts"
+        return {}
+    deps = config.get("Build Dependencies", {}) if isinstance(config, dict) else {}
+    return {k: deps.get("blas", {}).get(k) for k in ("name", "version", "openblas configuration")}
+
+
+def machine_info() -> dict[str, Any]:
+    """What the timings depend on: CPU, cores available, BLAS and its thread settings."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "numpy": np.__version__,
+        "blas": _blas_info(),
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                       if k in os.environ},
+    }
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+def _label(schemes: Scheme | Sequence[Scheme], levels: int) -> str:
+    if isinstance(schemes, Scheme):
+        return f"{schemes.target.name} rank {schemes.rank} ×{levels}"
+    return " / ".join(f"{s.target.name} rank {s.rank}" for s in schemes)
+
+
+def _algorithms(schemes: Sequence[Scheme | Sequence[Scheme]], levels: int | Sequence[int],
+                labels: Sequence[str] | None) -> list[Algorithm]:
+    level_list = [levels] if isinstance(levels, int) else list(levels)
+    algos: list[Algorithm] = []
+    for index, entry in enumerate(schemes):
+        counts = level_list if isinstance(entry, Scheme) else [len(entry)]
+        for count in counts:
+            name = labels[index] if labels is not None else _label(entry, count)
+            if isinstance(entry, Scheme) and len(counts) > 1 and labels is not None:
+                name = f"{name} ×{count}"
+            algos.append((name, entry, count))
+    return algos
+
+
+def _inputs(size: int | tuple[int, int, int], dtype: np.dtype, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n, m, p = (size, size, size) if isinstance(size, int) else size
+    rng = np.random.default_rng(seed)
+    if dtype.kind in "iu":
+        return rng.integers(-8, 9, (n, m)).astype(dtype), rng.integers(-8, 9, (m, p)).astype(dtype)
+    return rng.standard_normal((n, m)).astype(dtype), rng.standard_normal((m, p)).astype(dtype)
+
+
+def _error(result: Any, reference: Any) -> float:
+    """Largest difference relative to the largest reference entry (0.0 when exact)."""
+    a, b = np.asarray(result, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    scale = float(np.abs(b).max(initial=0.0)) or 1.0
+    return float(np.abs(a - b).max(initial=0.0)) / scale
+
+
+def _peak_extra(fn: Callable[[], Any], result_bytes: int) -> int:
+    """Peak bytes allocated during one call, beyond the result itself."""
+    tracemalloc.start()
+    try:
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return max(0, peak - result_bytes)
+
+
+def bench(
+    schemes: Sequence[Scheme | Sequence[Scheme]],
+    sizes: Sequence[int | tuple[int, int, int]],
+    dtype: str = "float64",
+    repeats: int = 3,
+    levels: int | Sequence[int] = 1,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    labels: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    optimise: bool = True,
+    seed: int = 0,
+    json_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> list[dict[str, Any]]:
+    """Time each scheme (at each level count) against the library product.
+
+    ``schemes``: schemes used at every level (once per entry of ``levels``) or lists of
+    per-level schemes. ``sizes``: n for n×n by n×n, or (n, m, p). ``backends``: default
+    numpy, plus torch when it is installed. Prints a table through ``echo`` (None:
+    silent), writes JSON (machine description included) and a PNG plot when asked.
+    One row per (algorithm, backend, size), with medians in seconds and the ratio.
+    """
+    if repeats < 1:
+        raise TensorGameError(f"repeats must be at least 1, got {repeats}")
+    if labels is not None and len(labels) != len(schemes):
+        raise TensorGameError(f"{len(labels)} labels for {len(schemes)} schemes")
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TensorGameError(f"unknown dtype {dtype!r}") from None
+    backends = list(backends) if backends is not None else ["numpy"] + (["torch"] if torch_available() else [])
+    if "torch" in backends and not torch_available():
+        raise TensorGameError("the torch backend needs PyTorch, which is not installed")
+    algos = _algorithms(schemes, levels, labels)
+    rows: list[dict[str, Any]] = []
+    for backend in backends:
+        modules = [build_module(entry, target=backend, levels=count if isinstance(entry, Scheme) else None,
+                                threshold=threshold, optimise=optimise) for _, entry, count in algos]
+        for size in sizes:
+            rows += _bench_size(algos, modules, backend, size, np_dtype, repeats, seed, optimise)
+    if echo is not None:
+        echo(format_table(rows))
+    if json_path is not None:
+        doc = {"machine": machine_info(), "dtype": np_dtype.name, "repeats": repeats,
+               "threshold": threshold, "optimise": optimise, "results": rows}
+        atomic_write(json_path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    if plot_path is not None:
+        plot(rows, plot_path)
+    return rows
+
+
+def _bench_size(algos: list[Algorithm], modules: list[Any], backend: str, size: int | tuple[int, int, int],
+                dtype: np.dtype, repeats: int, seed: int, optimise: bool) -> list[dict[str, Any]]:
+    a, b = _inputs(size, dtype, seed)
+    if backend == "torch":
+        import torch
+
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        baseline: Callable[[Any, Any], Any] = torch.matmul
+    else:
+        baseline = np.matmul
+    calls = [lambda: baseline(a, b)] + [lambda mod=mod: mod.matmul(a, b) for mod in modules]
+    reference = calls[0]()
+    result_bytes = int(np.asarray(reference).nbytes)
+    peaks, errors = [], []
+    for call in calls[1:]:  # warm-up, measured for memory and accuracy
+        if backend == "numpy":
+            peaks.append(_peak_extra(call, result_bytes))
+        errors.append(_error(call(), reference))
+    times: list[list[float]] = [[] for _ in calls]
+    cpu: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeats):
+        for i, call in enumerate(calls):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call()
+            times[i].append(time.perf_counter() - start)
+            cpu[i].append(time.process_time() - start_cpu)
+    base = statistics.median(times[0])
+    n, m, p = (size, size, size) if isinstance(size, int) else size
+    rows = []
+    for k, (name, entry, count) in enumerate(algos):
+        per_level = [entry] * count if isinstance(entry, Scheme) else list(entry)
+        found = [compile_level(s, optimise=optimise)[0] for s in per_level]
+        median = statistics.median(times[k + 1])
+        rows.append({
+            "algorithm": name, "backend": backend, "size": [n, m, p], "dtype": dtype.name,
+            "levels": len(per_level), "levels_run": len(modules[k].levels_used(n, m, p)),
+            "ranks": [s.rank for s in per_level],
+            "additions": [f.additions for f in found], "additions_as_written": [f.naive_additions for f in found],
+            "time_s": median, "baseline_s": base, "ratio": median / base,
+            "best_ratio": min(times[k + 1]) / min(times[0]),
+            "cpu_s": statistics.median(cpu[k + 1]), "baseline_cpu_s": statistics.median(cpu[0]),
+            "cpu_ratio": statistics.median(cpu[k + 1]) / statistics.median(cpu[0]),
+            "times_s": times[k + 1], "baseline_times_s": times[0],
+            "max_rel_error": errors[k],
+            "peak_extra_bytes": peaks[k] if peaks else None,
+            "workspace_bytes": modules[k].workspace_bytes(n, m, p, dtype.itemsize),
+        })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Plain-text table of the rows (one line per algorithm, backend and size): medians,
+    their ratio, and the ratio of the fastest runs ("best", less sensitive to other load)."""
+    header = f"{'algorithm':<34} {'backend':<7} {'size':>16} {'dtype':<8} {'time s':>9} {'library s':>9} " \
+             f"{'ratio':>6} {'best':>6} {'rel err':>8} {'extra MiB':>9}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        size = "×".join(str(x) for x in r["size"])
+        extra = r["peak_extra_bytes"] if r["peak_extra_bytes"] is not None else r["workspace_bytes"]
+        lines.append(f"{r['algorithm']:<34} {r['backend']:<7} {size:>16} {r['dtype']:<8} {r['time_s']:>9.4f} "
+                     f"{r['baseline_s']:>9.4f} {r['ratio']:>6.3f} {r['best_ratio']:>6.3f} {r['max_rel_error']:>8.1e} "
+                     f"{extra / 2**20:>9.1f}")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """PNG of median time against n (log-log), one line per algorithm and backend, with
+    each backend's library product; uses the Agg canvas directly (no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    series: dict[str, dict[int, float]] = {}
+    for r in rows:
+        series.setdefault(f"{r['algorithm']} ({r['backend']})", {})[r["size"][0]] = r["time_s"]
+        series.setdefault(f"library ({r['backend']})", {})[r["size"][0]] = r["baseline_s"]
+    for name, points in series.items():
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], marker="o", linestyle="--" if name.startswith("library") else "-",
+                label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("n (first side of A)")
+    ax.set_ylabel("median time (s)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(str(path), format="png")
+
+
+def timings_path(catalog: Catalog) -> Path:
+    """Where :func:`rank_by_runtime` keeps timings: ``<catalogue file>.timings.json``."""
+    return catalog.path.with_name(catalog.path.name + ".timings.json")
+
+
+def rank_by_runtime(
+    target: Target,
+    catalog: Catalog,
+    *,
+    size: int = 2048,
+    dtype: str = "float64",
+    repeats: int = 3,
+    levels: int = 1,
+    threshold: int = DEFAULT_THRESHOLD,
+    backend: str = "numpy",
+    limit: int | None = None,
+    store: bool = True,
+    echo: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Time every catalogue scheme of ``target`` valid over Z or Q (``limit``: the best
+    ``limit`` by rank and additions) on size×size matrices and rank them by runtime.
+
+    Returns the run (machine, settings, results fastest first) and, with ``store``,
+    records it in :func:`timings_path` (atomically, replacing an earlier run with the
+    same settings on the same machine). Schemes valid only modulo p are listed as skipped.
+    """
+    if not target.is_matmul:
+        raise TensorGameError(f"{target.name} is not a matrix multiplication target")
+    entries = catalog.list(target_key=target.key)
+    usable = [e for e in entries if e.scheme.ring.modulus is None][:limit]
+    skipped = [{"id": e.id, "ring": e.ring, "rank": e.rank} for e in entries if e.scheme.ring.modulus is not None]
+    if not usable:
+        raise TensorGameError(f"the catalogue has no scheme for {target.name} over Z or Q")
+    rows = bench([e.scheme for e in usable], [size], dtype, repeats, levels, threshold,
+                 labels=[f"#{e.id} rank {e.rank}" for e in usable], backends=[backend], echo=None)
+    for entry, row in zip(usable, rows, strict=True):
+        row["entry_id"] = entry.id
+        row["method"] = entry.method
+    rows.sort(key=lambda r: r["time_s"])
+    run = {
+        "target": target.key, "target_name": target.name, "size": size, "dtype": rows[0]["dtype"],
+        "levels": levels, "threshold": threshold, "backend": backend, "repeats": repeats,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(), "results": rows, "skipped": skipped,
+    }
+    if echo is not None:
+        echo(format_table(rows))
+    if store:
+        _store_run(timings_path(catalog), run)
+    return run
+
+
+def _store_run(path: Path, run: dict[str, Any]) -> None:
+    settings = ("target", "size", "dtype", "levels", "threshold", "backend")
+    runs: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TensorGameError(f"{path}: not a readable timings file ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != TIMINGS_FORMAT:
+            raise TensorGameError(f"{path}: not a tensorgame timings file; not overwriting it")
+        runs = list(doc.get("runs", []))
+
+    def same(other: dict[str, Any]) -> bool:
+        return all(other.get(k) == run[k] for k in settings) and other.get("machine", {}).get("cpu") == \
+            run["machine"]["cpu"] and other.get("machine", {}).get("platform") == run["machine"]["platform"]
+
+    runs = [r for r in runs if not same(r)] + [run]
+    doc = {"format": TIMINGS_FORMAT, "version": 1, "runs": runs}
+    atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+
+
+def stored_timings(catalog: Catalog) -> list[dict[str, Any]]:
+    """The runs recorded next to ``catalog`` (empty when none were stored)."""
+    path = timings_path(catalog)
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise TensorGameError(f"{path}: not a readable timings file ({exc})") from None
