@@ -169,3 +169,15 @@ def check_summary(scheme: Scheme, check: Verification) -> dict[str, Any]:
     ]
     return {"target": scheme.target.name, "ring": str(check.ring), "rank": scheme.rank,
             "ok": check.ok, "n_wrong": check.n_wrong, "wrong": wrong}
+
+
+def load_scheme_arg(source: str) -> Scheme:
+    """A verified scheme named on the command line: a file holding exactly one scheme,
+    or the id of a catalogue entry (re-verified on reading)."""
+    path = Path(source)
+    if not path.exists() and source.isdigit():
+        with open_catalog(create=False) as cat:
+            return cat.get(int(source)).scheme
+    from tensorgame.formats import read_scheme
+
+    return read_scheme(path)

@@ -17,10 +17,15 @@ import click
 from tensorgame import __version__
 from tensorgame.catalog import ENV_VAR
 from tensorgame.cli.catalog_cmd import catalog
+from tensorgame.cli.codegen_cmd import bench, codegen
 from tensorgame.cli.common import CliState
+from tensorgame.cli.discover_cmd import discover
+from tensorgame.cli.flip_cmd import flip
 from tensorgame.cli.lift_cmd import lift
+from tensorgame.cli.report_cmd import report
 from tensorgame.cli.show_cmd import show
 from tensorgame.cli.target_cmd import target
+from tensorgame.cli.train_cmd import train
 from tensorgame.cli.verify_cmd import verify
 from tensorgame.errors import TensorGameError
 
@@ -74,7 +79,7 @@ def cli(ctx: click.Context, catalog_path: Path | None) -> None:
     ctx.obj = CliState(catalog_path)
 
 
-for command in (verify, catalog, target, show, lift):
+for command in (verify, catalog, target, show, lift, train, report, discover, flip, codegen, bench):
     cli.add_command(command)
 
 

@@ -2,12 +2,17 @@
 
 A walk applies random *flips* (rank-preserving rewrites of two terms sharing a
 factor), takes every *reduction* that appears (rank −1), and escapes plateaus with
-*plus transitions* (rank +1). The hot loop is compiled with numba on bit-packed
-factors; see ``_structure`` for the flip-candidate structure and ``_ring_ops`` for the
-ring arithmetic. Everything returned is verified exactly.
+*plus transitions* and, optionally, *splits* (rank +1). The hot loop is compiled with
+numba on bit-packed factors; see ``_structure`` for the flip-candidate structure and
+``_ring_ops`` for the ring arithmetic. Everything returned is verified exactly.
 
-Search rings: ``"Z2"`` (results hold mod 2 only) and ``"ZT"`` (coefficients in
-{-1, 0, 1}; results hold over Z, hence in every ring).
+Search rings: ``"Z2"`` (results hold mod 2 only), ``"Z3"`` (mod 3 only; Hensel
+lifting may carry them to Z or Q) and ``"ZT"`` (coefficients in {-1, 0, 1}; results
+hold over Z, hence in every ring).
+
+Beyond this module: ``drivers`` runs many walks over all cores (pool and copy-best
+strategies, checkpoints, catalogue), ``symmetric`` walks schemes invariant under the
+cyclic symmetry of square matrix multiplication.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from tensorgame.errors import VerificationError
 from tensorgame.search.flipgraph._kernel import walk_kernel
-from tensorgame.search.flipgraph._structure import allocate, build, load_terms, terms
+from tensorgame.search.flipgraph._structure import META, RANK, allocate, build, load_terms, terms
 from tensorgame.search.flipgraph.packing import (
     PackedScheme,
     check_lengths,
@@ -31,15 +36,19 @@ from tensorgame.search.flipgraph.packing import (
 from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
-__all__ = ["PackedScheme", "WalkResult", "pack", "search", "unpack", "walk", "warmup"]
+__all__ = [
+    "PackedScheme", "WalkResult", "checked_pack", "pack", "search", "search_ring", "unpack", "walk",
+    "warmup",
+]
 
 #: Flip attempts per compiled call in :func:`search` (a fixed size keeps the walk's
 #: trajectory independent of timing; only where it stops depends on the clock).
 _CHUNK = 1 << 16
 #: Defaults of :func:`search`. Plateau lengths, from seeded scans (8-10 seeds, flips
 #: to the reference rank from naive): over Z2 3,000 beat 300-50,000 on <3,3,3> and
-#: <3,3,4>; over ZT (fewer legal moves) 20,000 beat 3,000-100,000 on <3,3,3>.
-_SEARCH_PLATEAU = {"Z2": 3_000, "ZT": 20_000}
+#: <3,3,4>; over ZT (fewer legal moves) 20,000 beat 3,000-100,000 on <3,3,3>; over Z3
+#: (3 seeds, <3,3,3> to 23 within 5 s) 30,000 reached it in 0.2-1.1 s, 3,000 once.
+_SEARCH_PLATEAU = {"Z2": 3_000, "ZT": 20_000, "Z3": 30_000}
 _SEARCH_RESET = 10_000_000
 #: Improvements that a reset may return to.
 _HISTORY = 10
@@ -60,11 +69,17 @@ class WalkResult:
 class _Walker:
     """A resumable compiled walk: the state arrays, the generator and the best so far."""
 
-    def __init__(self, start: PackedScheme, target: Target, plus_diff: int, seed: int) -> None:
+    def __init__(
+        self, start: PackedScheme, target: Target, plus_diff: int, seed: int, split: bool = False,
+        capacity: int | None = None,
+    ) -> None:
+        """``capacity``: the largest rank of a scheme later given to :meth:`reset` or
+        :meth:`restart` (default: the start's)."""
         self.target = target
         self.ring = start.ring
         self.plus_diff = plus_diff
-        rmax = start.rank + plus_diff + 2
+        self.split = split
+        rmax = max(start.rank, capacity or 0) + plus_diff + 2
         self.state = allocate(ring_code(start.ring), start.nz, start.sg, start.sc, rmax)
         self.rng = np.array([seed & (2**64 - 1)], dtype=np.uint64)
         self.best_nz = np.zeros((3, rmax), dtype=np.uint64)
@@ -83,7 +98,7 @@ class _Walker:
     def run(self, attempts: int, plateau_limit: int, target_rank: int) -> None:
         best, done, flips, drops, pluses, self.since = walk_kernel(
             self.state, self.rng, self.best_nz, self.best_sg, self.best_sc, self.best_rank,
-            attempts, plateau_limit, self.plus_diff, target_rank, self.since,
+            attempts, plateau_limit, self.plus_diff, target_rank, self.since, self.split,
         )
         self.best_rank = int(best)
         self.attempts += int(done)
@@ -103,6 +118,20 @@ class _Walker:
         load_terms(self.state, start.nz, start.sg, start.sc)
         self.reductions += int(build(self.state))
         self.since = 0
+
+    def reset(self, start: PackedScheme) -> None:
+        """Start over from another scheme, which becomes the best so far (a pool task:
+        its success is measured against its own start)."""
+        self.restart(start)
+        nz, sg, sc = terms(self.state)
+        self.best_rank = nz.shape[1]
+        self.best_nz[:, : self.best_rank], self.best_sg[:, : self.best_rank] = nz, sg
+        self.best_sc[: self.best_rank] = sc
+
+    @property
+    def rank(self) -> int:
+        """Rank of the walk's current point (up to best + plus_diff)."""
+        return int(self.state[0][META, RANK])
 
     def best_scheme(self) -> Scheme:
         """The best scheme, verified exactly; an incorrect one is an engine bug."""
@@ -127,18 +156,24 @@ def _check_limits(max_flips: int, plateau_limit: int) -> None:
         raise ValueError(f"plateau_limit must be >= 1, got {plateau_limit}")
 
 
-def _start(scheme: Scheme, ring: str, plus_diff: int, seed: int) -> _Walker:
+def checked_pack(scheme: Scheme, ring: str) -> PackedScheme:
+    """Pack a start scheme and prove it correct in the search ring (a scheme over Z
+    may be read mod 2 or 3, but it must hold there)."""
     ring = search_ring(ring)
     check_lengths(scheme.target.dims)
-    if plus_diff < 0:
-        raise ValueError("plus_diff must be >= 0")
     packed = pack(scheme, ring)
     check = unpack(packed, scheme.target).verify()
     if not check.ok:
         raise VerificationError(
             f"the start scheme is not a correct scheme over {check.ring}", check
         )
-    return _Walker(packed, scheme.target, plus_diff, seed)
+    return packed
+
+
+def _start(scheme: Scheme, ring: str, plus_diff: int, seed: int, split: bool = False) -> _Walker:
+    if plus_diff < 0:
+        raise ValueError("plus_diff must be >= 0")
+    return _Walker(checked_pack(scheme, ring), scheme.target, plus_diff, seed, split)
 
 
 def walk(
@@ -150,19 +185,21 @@ def walk(
     plateau_limit: int = 50_000,
     plus_diff: int = 4,
     seed: int = 0,
+    split: bool = False,
 ) -> WalkResult:
     """One seeded random walk from ``scheme`` of at most ``max_flips`` flip attempts,
     stopping early at ``target_rank``; returns the best scheme seen.
 
-    Plus transitions fire after ``plateau_limit`` attempts without a rank drop (or when
-    no flip exists) while the rank is below best + ``plus_diff``; a walk with neither
+    Plus transitions (with ``split``: a plus transition or a split, ½ each) fire after
+    ``plateau_limit`` attempts without a rank drop (or when no flip exists) while the
+    rank is below best + ``plus_diff``; a walk with neither
     a flip nor a plus transition left goes back to its best scheme. In ZT an attempt
     whose sums would leave {-1, 0, 1} changes nothing, so ``WalkResult.flips`` (flips
     performed) can be below the attempts made.
     """
     t0 = time.perf_counter()
     _check_limits(max_flips, plateau_limit)
-    walker = _start(scheme, ring, plus_diff, seed)
+    walker = _start(scheme, ring, plus_diff, seed, split)
     walker.run(max_flips, plateau_limit, target_rank or 0)
     return walker.result(time.perf_counter() - t0)
 
@@ -179,6 +216,7 @@ def search(
     plateau_limit: int | None = None,
     plus_diff: int = 4,
     reset_limit: int | None = _SEARCH_RESET,
+    split: bool = False,
 ) -> WalkResult:
     """Walk from ``start`` (default: the naive scheme) until ``target_rank``,
     ``time_limit`` seconds or ``max_flips`` flip attempts, in one process.
@@ -195,7 +233,7 @@ def search(
         start = naive_scheme(target, "Z")
     elif start.target.key != target.key:
         raise ValueError(f"start scheme is for {start.target.name}, not {target.name}")
-    walker = _start(start, ring, plus_diff, seed)
+    walker = _start(start, ring, plus_diff, seed, split)
     if plateau_limit is None:
         plateau_limit = _SEARCH_PLATEAU[walker.ring]
     goal = target_rank or 0
@@ -224,5 +262,5 @@ def search(
 def warmup() -> None:
     """Compile (or load from cache) the kernels with a tiny walk, so timings exclude JIT."""
     naive = naive_scheme(matmul_target(2, 2, 2), "Z")
-    for ring in ("Z2", "ZT"):
-        walk(naive, ring=ring, max_flips=1000, plateau_limit=100)
+    for ring in ("Z2", "ZT", "Z3"):
+        walk(naive, ring=ring, max_flips=1000, plateau_limit=100, split=True)

@@ -1,4 +1,4 @@
-"""The compiled random walk: flips, reductions and plus transitions.
+"""The compiled random walk: flips, reductions, plus transitions and splits.
 
 Scalars are folded as in :mod:`._ring_ops`: term r is ``sc_r · u_r ⊗ v_r ⊗ w_r`` with
 canonical factors. Every move below is an identity of sums of rank-one tensors, so the
@@ -13,6 +13,7 @@ from numba import njit
 from tensorgame.search.flipgraph._ring_ops import (
     NJIT,
     RING_Z2,
+    RING_ZT,
     canon,
     high32,
     low32,
@@ -47,7 +48,7 @@ _PLUS_TRIES = 64
 
 
 @njit(**NJIT)
-def _sample_pair(S, rng):
+def sample_pair(S, rng):
     """A uniformly random ordered pair (r, s) of terms with equal factors at position p."""
     I, _, G = S
     rmax = I[META, RMAX]
@@ -67,20 +68,31 @@ def _sample_pair(S, rng):
 
 
 @njit(**NJIT)
+def other_pair(rng, rank: int):
+    """Two distinct random terms."""
+    r = rand_below(rng, rank)
+    s = rand_below(rng, rank - 1)
+    if s >= r:
+        s += 1
+    return r, s
+
+
+@njit(**NJIT)
 def _flip(S, rng) -> bool:
     """One random flip:
     a⊗x_r⊗y_r + a⊗x_s⊗y_s -> a⊗(x_r + λx_s)⊗y_r + a⊗x_s⊗(y_s − λy_r).
 
     In ZT both signs of λ are tried (random order); False when neither stays ternary.
+    Over Z3 λ ∈ {1, 2} = {1, -1} is drawn at random and every flip is legal.
     """
     I, K, _ = S
     ring = I[META, RING]
-    p, r, s = _sample_pair(S, rng)
+    p, r, s = sample_pair(S, rng)
     bits = next_u64(rng)
     q = (p + 1 + np.int64(bits & np.uint64(1))) % 3  # position that receives the "+"
     t = 3 - p - q
     neg = (bits & np.uint64(2)) != 0  # λ = -1
-    for _ in range(2 if ring != RING_Z2 else 1):
+    for _ in range(2 if ring == RING_ZT else 1):
         ok1, xnz, xsg = factor_sum(S, q, r, s, neg)
         # scalars folded into y: sc_s y_s − λ sc_r y_r = sc_s (y_s − μ y_r), μ = λ sc_r sc_s
         mu_pos = neg == (I[SC, r] != I[SC, s])
@@ -113,10 +125,7 @@ def _plus(S, rng) -> bool:
     if rank < 2 or rank >= I[META, RMAX]:
         return False
     for _ in range(_PLUS_TRIES):
-        r = rand_below(rng, rank)
-        s = rand_below(rng, rank - 1)
-        if s >= r:
-            s += 1
+        r, s = other_pair(rng, rank)
         if (
             I[TGRP, r] == I[TGRP, s]
             or I[TGRP + 1, r] == I[TGRP + 1, s]
@@ -161,6 +170,52 @@ def _plus(S, rng) -> bool:
 
 
 @njit(**NJIT)
+def _split(S, rng) -> bool:
+    """Split (rank +1) of term r along a factor of another term s at position p:
+
+    sc_r·a_r⊗b⊗c = sc_r·(σa_s)⊗b⊗c + sc_r·(a_r − σa_s)⊗b⊗c,  σ = ±1,
+
+    so that r now shares its factor at p with s (new flips). The new term shares its
+    other two factors with r; that pair is deliberately not merged back here (a later
+    flip between them may reduce it), which is why only position p is queued.
+    """
+    I, K, _ = S
+    ring = I[META, RING]
+    rank = I[META, RANK]
+    if rank < 2 or rank >= I[META, RMAX]:
+        return False
+    for _ in range(_PLUS_TRIES):
+        r, s = other_pair(rng, rank)
+        bits = next_u64(rng)
+        p = np.int64(bits % np.uint64(3))
+        if I[TGRP + p, r] == I[TGRP + p, s]:
+            continue
+        sigma_neg = ring != RING_Z2 and (bits & np.uint64(4)) != 0
+        ok, dnz, dsg = factor_sum(S, p, r, s, not sigma_neg)  # a_r − σ a_s
+        if not ok:  # ZT only: the other sign may stay ternary
+            sigma_neg = not sigma_neg
+            ok, dnz, dsg = factor_sum(S, p, r, s, not sigma_neg)
+        if not ok:
+            continue
+        n = rank
+        dsg, unit = canon(ring, dnz, dsg)
+        for q in range(3):
+            K[NZ + q, n], K[SG + q, n] = K[NZ + q, r], K[SG + q, r]
+        K[NZ + p, n], K[SG + p, n] = dnz, dsg
+        I[SC, n] = I[SC, r] * unit
+        set_factor(S, p, r, K[NZ + p, s], K[SG + p, s])
+        if sigma_neg:
+            I[SC, r] = -I[SC, r]
+        I[META, RANK] = n + 1
+        for q in range(3):
+            join(S, q, n)
+        push(I, r, p)
+        push(I, n, p)
+        return True
+    return False
+
+
+@njit(**NJIT)
 def copy_terms(src_nz, src_sg, src_sc, dst_nz, dst_sg, dst_sc, rank: int) -> None:
     """Copy the first ``rank`` terms (an explicit loop: slice copies need numba's NRT)."""
     for r in range(rank):
@@ -198,9 +253,14 @@ def walk_kernel(
     plus_diff: int,
     target_rank: int,
     since: int,
+    split: bool,
 ):
     """Walk from the state S (built and reduced) for up to ``max_attempts`` flip
     attempts or until ``best_rank <= target_rank``.
+
+    A plateau escape is a plus transition, or with ``split`` a plus transition or a
+    split with probability ½ each (as tfg does); both raise the rank by one and both
+    count in the returned plus-transition total.
 
     ``best_*`` hold the best scheme so far (rank ``best_rank``) and are updated in
     place; S is left at the walk's current point, so a later call continues the same
@@ -217,7 +277,10 @@ def walk_kernel(
         stuck = I[META, NDUP] == 0
         if stuck or since >= plateau_limit:
             if I[META, RANK] < best_rank + plus_diff:
-                pluses += _plus(S, rng)
+                if split and next_u64(rng) & np.uint64(1):
+                    pluses += _split(S, rng)
+                else:
+                    pluses += _plus(S, rng)
                 since = 0
             elif stuck:
                 _restore(S, best_nz, best_sg, best_sc, best_rank)

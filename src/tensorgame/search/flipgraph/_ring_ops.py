@@ -3,8 +3,9 @@
 Every factor is a pair of uint64 masks ``(nz, sg)``: the non-zero coordinates, and
 among them the negative ones. Over Z2 ``sg`` is always 0 and a sum is an XOR; over
 the ternary ring ZT (coefficients in {-1, 0, 1}, valid over every ring) a sum exists
-only when no coordinate reaches ±2. A third ring (F3: two bit planes) fits the same
-interface: ``add``, ``canon`` and a ring code.
+only when no coordinate reaches ±2. Over Z3 the same two masks hold the field's
+elements {0, 1, 2 = -1}; every sum exists (1 + 1 = -1, -1 + -1 = 1), so the ternary
+legality checks simply never fail there.
 
 Terms are stored as ``sc · u ⊗ v ⊗ w`` with all three factors *canonical* (first
 non-zero coordinate +1) and a unit ``sc`` (±1; always 1 over Z2), so "equal up to
@@ -26,6 +27,7 @@ NJIT = {"cache": True, "_nrt": False}
 
 RING_Z2 = 0
 RING_ZT = 1
+RING_Z3 = 2
 
 ZERO = np.uint64(0)
 ONE = np.uint64(1)
@@ -49,7 +51,12 @@ def add(ring: int, xnz, xsg, ynz, ysg, negate: bool):
         return True, xnz ^ ynz, ZERO
     if negate:
         ysg = ysg ^ ynz
-    if xnz & ynz & ~(xsg ^ ysg):
+    same = xnz & ynz & ~(xsg ^ ysg)  # coordinates where the sum is ±2
+    if ring == RING_Z3:
+        # ±2 = ∓1 mod 3: non-zero with the sign flipped; opposite signs cancel
+        nz = (xnz ^ ynz) | same
+        return True, nz, ((xsg & ~ynz) | (ysg & ~xnz) | (same & ~xsg)) & nz
+    if same:
         return False, ZERO, ZERO
     nz = xnz ^ ynz
     return True, nz, (xsg | ysg) & nz

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tensorgame.search.flipgraph._ring_ops import NJIT, add, canon, hash_slot
+from tensorgame.search.flipgraph._ring_ops import NJIT, RING_Z2, RING_Z3, add, canon, hash_slot
 
 # Rows of I.
 META, SC, TGRP, TPOS, GSIZE, GFREE, HGRP, DUPIDX, DUPLIST, HIST, WL_TERM, WL_POS = (
@@ -256,8 +256,12 @@ def _merge(S, i: int, x: int, p: int, third: int) -> int:
     I, K, _ = S
     ring = I[META, RING]
     if I[TGRP + third, i] == I[TGRP + third, x]:
-        if ring != 0 and I[SC, i] == I[SC, x]:
-            return 0  # 2·term: not ternary
+        if ring != RING_Z2 and I[SC, i] == I[SC, x]:
+            if ring != RING_Z3:
+                return 0  # 2·term: not ternary
+            I[SC, i] = -I[SC, i]  # 2·term = -term mod 3
+            remove_term(S, x)
+            return 1
         remove_term(S, max(i, x))
         remove_term(S, min(i, x))
         return 2
@@ -318,8 +322,8 @@ def reduce_pending(S) -> int:
 
 
 @njit(**NJIT)
-def build(S) -> int:
-    """(Re)build the candidate structure from the terms and reduce; returns the rank drop."""
+def clear_groups(S) -> None:
+    """Empty the candidate structure (no term in any group, empty worklist)."""
     I = S[0]
     rmax = I[META, RMAX]
     width = I.shape[1]
@@ -336,6 +340,13 @@ def build(S) -> int:
         I[META, NFREE + p] = rmax
         for g in range(rmax):
             I[GFREE + p, g] = rmax - 1 - g
+
+
+@njit(**NJIT)
+def build(S) -> int:
+    """(Re)build the candidate structure from the terms and reduce; returns the rank drop."""
+    I = S[0]
+    clear_groups(S)
     for i in range(I[META, RANK]):
         for p in range(3):
             join(S, p, i)

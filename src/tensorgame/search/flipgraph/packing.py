@@ -1,7 +1,9 @@
 """Bit-packed schemes: the walk's representation, and conversion from/to :class:`Scheme`.
 
-Search rings: ``"Z2"`` (coefficients mod 2; results are schemes over Z2) and ``"ZT"``
-(coefficients in {-1, 0, 1}; results are schemes over Z, hence valid in every ring).
+Search rings: ``"Z2"`` (coefficients mod 2; results are schemes over Z2), ``"ZT"``
+(coefficients in {-1, 0, 1}; results are schemes over Z, hence valid in every ring) and
+``"Z3"`` (coefficients mod 3, held as -1, 0, 1; results are schemes over Z3, which
+Hensel lifting may carry to Z or Q).
 """
 
 from __future__ import annotations
@@ -11,28 +13,35 @@ from dataclasses import dataclass
 import numpy as np
 
 from tensorgame.errors import RingError, TargetError
-from tensorgame.search.flipgraph._ring_ops import RING_Z2, RING_ZT
-from tensorgame.tensors.rings import Z, Z2, parse_ring
+from tensorgame.search.flipgraph._ring_ops import RING_Z2, RING_Z3, RING_ZT
+from tensorgame.tensors.rings import Z, Z2, Z3, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
 
 #: Longest factor a uint64 mask holds (<8,8,8> has factors of length 64).
 MAX_FACTOR_LENGTH = 64
 
-_RING_CODES = {"Z2": RING_Z2, "ZT": RING_ZT}
+_RING_CODES = {"Z2": RING_Z2, "ZT": RING_ZT, "Z3": RING_Z3}
+#: The ring of the schemes a search ring produces.
+RESULT_RING = {"Z2": Z2, "ZT": Z, "Z3": Z3}
 
 
 def search_ring(ring: str) -> str:
-    """Normalise a search-ring name: ``"Z2"`` (also F2, GF2) or ``"ZT"`` (ternary)."""
+    """Normalise a search-ring name: ``"Z2"`` (also F2, GF2), ``"Z3"`` (F3, GF3) or
+    ``"ZT"`` (ternary)."""
     text = str(ring).strip().upper()
     if text in ("ZT", "TERNARY"):
         return "ZT"
     try:
-        if parse_ring(text) == Z2:
-            return "Z2"
+        parsed = parse_ring(text)
     except RingError:
-        pass
-    raise RingError(f"unknown search ring {ring!r}: use 'Z2' or 'ZT' (coefficients in {{-1,0,1}})")
+        parsed = None
+    for name, result in RESULT_RING.items():
+        if parsed is not None and parsed == result and result.modulus is not None:
+            return name
+    raise RingError(
+        f"unknown search ring {ring!r}: use 'Z2', 'Z3' or 'ZT' (coefficients in {{-1,0,1}})"
+    )
 
 
 def ring_code(ring: str) -> int:
@@ -79,21 +88,29 @@ def _unbits(nz: np.ndarray, sg: np.ndarray, length: int) -> np.ndarray:
     return on * (1 - 2 * neg)
 
 
+def _balanced(x: np.ndarray, modulus: int) -> np.ndarray:
+    """Residues as the representatives nearest zero (mod 2: {0, 1}; mod 3: {-1, 0, 1})."""
+    r = np.mod(x, modulus)
+    return np.where(r > modulus // 2, r - modulus, r)
+
+
 def pack(scheme: Scheme, ring: str = "Z2") -> PackedScheme:
     """Pack a scheme for the search ring; terms with a zero factor are dropped.
 
-    Z2 reads the coefficients mod 2 (the scheme must be over Z or Z2); ZT needs every
-    coefficient in {-1, 0, 1} and a scheme over Z.
+    Z2 and Z3 read the coefficients mod 2 or 3 (the scheme must be over Z or that
+    field; mod 3 a 2 is held as -1); ZT needs every coefficient in {-1, 0, 1} and a
+    scheme over Z.
     """
     ring = search_ring(ring)
     check_lengths(scheme.target.dims)
     if scheme.denominators is not None:
         raise RingError("flip-graph search needs integer coefficients (no denominators)")
     factors = [scheme.u, scheme.v, scheme.w]
-    if ring == "Z2":
-        if scheme.ring not in (Z, Z2):
-            raise RingError(f"a scheme over {scheme.ring} cannot be read mod 2")
-        factors = [np.mod(f, 2) for f in factors]
+    field = RESULT_RING[ring]
+    if field.modulus is not None:
+        if scheme.ring not in (Z, field):
+            raise RingError(f"a scheme over {scheme.ring} cannot be read mod {field.modulus}")
+        factors = [_balanced(f, field.modulus) for f in factors]
     else:
         if scheme.ring != Z:
             raise RingError(f"ternary search needs a scheme over Z, got one over {scheme.ring}")
@@ -113,10 +130,11 @@ def pack(scheme: Scheme, ring: str = "Z2") -> PackedScheme:
 
 
 def unpack(state: PackedScheme, target: Target, ring: str | None = None) -> Scheme:
-    """The scheme of a packed state: over Z2 for ring Z2, over Z for ZT (not verified)."""
+    """The scheme of a packed state over :data:`RESULT_RING` of its ring (not verified)."""
     ring = state.ring if ring is None else search_ring(ring)
     if ring != state.ring:
         raise RingError(f"state was packed for {state.ring}, not {ring}")
     u, v, w = (_unbits(state.nz[p], state.sg[p], d) for p, d in enumerate(target.dims))
     w = w * state.sc[:, None]
-    return Scheme(target, Z2 if ring == "Z2" else Z, u, v, w)
+    field = RESULT_RING[ring]
+    return Scheme(target, field, *(field.reduce(x) for x in (u, v, w)))

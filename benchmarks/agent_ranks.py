@@ -1,0 +1,181 @@
+"""Is the learning real? Trained agent vs the same search with an untrained network.
+
+1. **Success rates** (the acceptance comparison): for each ring, play ``--episodes``
+   games of the target (default <2,2,2>) with the trained checkpoint and with a freshly
+   initialised network of the same shape and settings, both with the same search budget
+   (simulations per move, K samples), network + MCTS alone, canonical basis; report
+   how many episodes reached rank <= ``--rank`` (7 for Strassen), all rank counts and
+   the time.
+2. **Endgames** (``--endgames``, <2,2,2> only): the same comparison started from
+   positions where the first k terms of Strassen's scheme are already played (the
+   residual has rank 7 - k): how far down the learned decomposition skill reaches.
+3. **Rank vs search budget** (``--curve CKPT`` for <3,3,3> / <4,4,4> checkpoints): best
+   rank found per simulations-per-move value (``--curve-sims``), as JSON and PNG.
+
+Every scheme found is verified exactly by the game (nothing is stored: this measures,
+it does not catalogue). Writes ``benchmarks/results/agent_ranks.json`` (and
+``agent_ranks_curve.png`` with ``--curve``).
+
+    python benchmarks/agent_ranks.py --checkpoint runs/strassen_2x2x2/checkpoints/latest.pt \\
+        --episodes 50 --simulations 64 --samples 16 --endgames
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tensorgame as tg
+from tensorgame.cli.common import parse_target
+from tensorgame.game import TensorGame
+from tensorgame.network import NetworkEvaluator
+from tensorgame.search.mcts import play_games
+from tensorgame.training.agent import Agent, discover, load_agent, search_config, untrained_agent
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+# Strassen (1969) in the project's convention (row-major vec(A), vec(B), vec(C)).
+STRASSEN = np.array([
+    [[1, 0, 0, 1], [1, 0, 0, 1], [1, 0, 0, 1]],
+    [[0, 0, 1, 1], [1, 0, 0, 0], [0, 0, 1, -1]],
+    [[1, 0, 0, 0], [0, 1, 0, -1], [0, 1, 0, 1]],
+    [[0, 0, 0, 1], [-1, 0, 1, 0], [1, 0, 1, 0]],
+    [[1, 1, 0, 0], [0, 0, 0, 1], [-1, 1, 0, 0]],
+    [[-1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 1]],
+    [[0, 1, 0, -1], [0, 0, 1, 1], [1, 0, 0, 0]],
+], dtype=np.int8)
+
+
+def success(agent: Agent, target: tg.Target, ring: str, args: argparse.Namespace) -> dict:
+    res = discover(agent, target, ring, episodes=args.episodes, simulations=args.simulations,
+                   samples=args.samples, seed=args.seed, batch=args.batch)
+    doc = res.to_dict()
+    doc["at_most_rank"] = res.count_at_most(args.rank)
+    doc["rate"] = doc["at_most_rank"] / max(res.episodes, 1)
+    return doc
+
+
+def endgames(agent: Agent, ring: str, args: argparse.Namespace, played_list: list[int]) -> dict:
+    env = TensorGame(agent.game)
+    config = search_config(agent, simulations=args.simulations, samples=args.samples)
+    out = {}
+    for played in played_list:
+        n = args.episodes
+        state = env.reset(tg.matmul_target(2, 2, 2), ring, batch=n)
+        side = agent.game.max_side
+        for term in STRASSEN[:played]:
+            move = np.zeros((n, 3, side), dtype=np.int8)
+            move[:, :, :4] = np.mod(term, 2) if ring == "Z2" else term
+            env.step(state, move)
+        results = play_games(env, state, NetworkEvaluator(agent.model, seed=args.seed,
+                                                          temperature=config.sampling_temperature),
+                             config, np.random.default_rng(args.seed))
+        wins = sum(r.solved and r.num_moves == 7 - played for r in results)
+        out[str(played)] = {"episodes": n, "rank7": wins, "solved_any": sum(r.solved for r in results)}
+    return out
+
+
+def curve(path: str, args: argparse.Namespace) -> list[dict]:
+    agent = load_agent(path)
+    targets = [parse_target(t) for t in args.curve_targets.split(";")]
+    rows = []
+    for target in targets:
+        if max(target.dims) > agent.game.max_side:
+            continue
+        for ring in args.rings.split(","):
+            for sims in [int(x) for x in args.curve_sims.split(",")]:
+                res = discover(agent, target, ring, episodes=args.curve_episodes, simulations=sims,
+                               samples=args.samples, seed=args.seed, batch=args.batch)
+                row = {"checkpoint": path, "target": target.name, "ring": ring, "simulations": sims,
+                       "best_rank": res.best_rank, "solved": res.solved, "episodes": res.episodes,
+                       "seconds": round(res.seconds, 2)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+def plot_curve(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key in sorted({(r["target"], r["ring"]) for r in rows}):
+        pts = [(r["simulations"], r["best_rank"]) for r in rows
+               if (r["target"], r["ring"]) == key and r["best_rank"] is not None]
+        if pts:
+            xs, ys = zip(*sorted(pts))
+            ax.plot(xs, ys, marker="o", label=f"{key[0]} over {key[1]}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("simulations per move")
+    ax.set_ylabel("best rank found")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", help="trained checkpoint for the success-rate comparison")
+    ap.add_argument("--target", default="2,2,2")
+    ap.add_argument("--rings", default="Z,Z2")
+    ap.add_argument("--rank", type=int, default=7, help="count episodes reaching at most this rank")
+    ap.add_argument("--episodes", type=int, default=50)
+    ap.add_argument("--simulations", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=25)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--endgames", action="store_true", help="also start from partly played Strassen")
+    ap.add_argument("--curve", action="append", default=[], help="checkpoint for the rank-vs-budget curve")
+    ap.add_argument("--curve-targets", default="3,3,3;4,4,4")
+    ap.add_argument("--curve-sims", default="8,16,32,64,128")
+    ap.add_argument("--curve-episodes", type=int, default=16)
+    ap.add_argument("--out", default=str(RESULTS / "agent_ranks.json"))
+    args = ap.parse_args()
+
+    doc: dict = {"meta": {"python": platform.python_version(), "machine": platform.machine(),
+                          "args": vars(args), "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    if args.checkpoint:
+        trained = load_agent(args.checkpoint)
+        untrained = untrained_agent(trained, seed=args.seed)
+        target = parse_target(args.target)
+        doc["success"] = {}
+        for ring in args.rings.split(","):
+            for name, agent in (("trained", trained), ("untrained", untrained)):
+                row = success(agent, target, ring, args)
+                doc["success"].setdefault(ring, {})[name] = row
+                print(f"{target.name} over {ring}, {name:9s}: rank <= {args.rank} in "
+                      f"{row['at_most_rank']}/{row['episodes']} episodes ({row['rate']:.0%}); "
+                      f"ranks {row['rank_counts']}; {row['seconds']:.1f}s", flush=True)
+        if args.endgames and target.key == tg.matmul_target(2, 2, 2).key:
+            doc["endgames"] = {}
+            for ring in args.rings.split(","):
+                for name, agent in (("trained", trained), ("untrained", untrained)):
+                    row = endgames(agent, ring, args, [6, 5, 4, 3, 2, 1])
+                    doc["endgames"].setdefault(ring, {})[name] = row
+                    print(f"endgames over {ring}, {name:9s}: rank 7 from k Strassen terms played: "
+                          + ", ".join(f"k={k}: {v['rank7']}/{v['episodes']}" for k, v in row.items()),
+                          flush=True)
+    if args.curve:
+        rows = [row for path in args.curve for row in curve(path, args)]
+        doc["curve"] = rows
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        plot_curve(rows, RESULTS / "agent_ranks_curve.png")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Ranks the parallel flip-graph search reaches from the naive scheme (not a test).
+
+For every format <n,m,p> with 2 <= n <= m <= p <= 5 and every ring asked for, one run
+of ``tensorgame.search.flipgraph.drivers`` from the naive scheme with a fixed time
+budget, stopping early at the best known rank. Reports the best rank, the time to
+reach it (wall clock from the start of the run, worker start-up included) and the
+flips per second, beside the reference ranks of ``shared/brief/targets.csv`` (the
+AlphaTensor and best-known columns; left out when the file is absent). Writes a
+Markdown table to stdout, JSON to ``benchmarks/results/flip_ranks.json`` and a PNG of
+rank against time for <4,4,4>.
+
+    python benchmarks/flip_ranks.py [--budget 30] [--workers 2] [--rings Z2,ZT]
+                                    [--formats 3,3,3;4,4,4] [--strategy runners]
+
+Rings: ``Z2`` (results hold mod 2), ``ZT`` (ternary search: results hold over Z) and
+``Z`` (search mod 2, Hensel-lift every improvement; the lifted rank is reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import tensorgame as tg  # noqa: E402
+from tensorgame.search.flipgraph.drivers import FlipOutcome, FlipSettings, SearchSpace, run_flip  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS_CSV = Path(__file__).resolve().parents[2] / "shared" / "brief" / "targets.csv"
+FORMATS = [(n, m, p) for n in range(2, 6) for m in range(n, 6) for p in range(m, 6)]
+
+
+def _references() -> dict[tuple[int, int, int], dict[str, int | None]]:
+    """Reference ranks by format, or {} when the brief's table is not beside us."""
+    if not TARGETS_CSV.exists():
+        return {}
+    table = {}
+    with TARGETS_CSV.open() as fh:
+        for row in csv.DictReader(fh):
+            table[(int(row["n"]), int(row["m"]), int(row["p"]))] = {
+                k: int(v) if v else None for k, v in row.items() if k not in ("n", "m", "p")
+            }
+    return table
+
+
+def _goal(ring: str, ref: dict[str, int | None] | None) -> tuple[int | None, int | None]:
+    """(AlphaTensor's rank, best known rank) for the ring results hold in."""
+    if not ref:
+        return None, None
+    if ring == "Z2":
+        return ref["alphatensor_Z2"], ref["best_Z2"]
+    return ref["alphatensor_Z"], ref["best_Z"]
+
+
+def _run(shape: tuple[int, int, int], ring: str, args: argparse.Namespace, goal: int | None) -> FlipOutcome:
+    target = tg.matmul_target(*shape)
+    space = SearchSpace(target, "Z2" if ring == "Z" else ring)
+    settings = FlipSettings(strategy=args.strategy, workers=args.workers, time_s=args.budget, seed=args.seed,
+                            goal=None if ring == "Z" else goal, lift=ring == "Z", checkpoint_s=3600)
+    with tempfile.TemporaryDirectory() as run_dir:
+        return run_flip(space, settings, tg.naive_scheme(target), run_dir=Path(run_dir))
+
+
+def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, Any]:
+    lifted = ring == "Z"  # the rank reported is the lifted one
+    scheme = outcome.lifted if lifted else outcome.best
+    trace = [(i["elapsed_s"], i["rank"]) for i in outcome.improvements if bool(i.get("lifted")) == lifted]
+    rank = scheme.rank if scheme is not None else None
+    at, best = _goal(ring, refs.get(shape))
+    return {
+        "format": f"<{shape[0]},{shape[1]},{shape[2]}>", "ring": ring,
+        "holds_in": None if scheme is None else str(scheme.ring),
+        "naive": shape[0] * shape[1] * shape[2], "rank": rank,
+        "time_to_rank_s": next((t for t, k in trace if k == rank), 0.0),
+        "budget_s": budget, "flips": outcome.flips, "flips_per_s": outcome.flips_per_s,
+        "alphatensor": at, "best_known": best,
+        "reaches_alphatensor": None if at is None or rank is None else rank <= at,
+        "trace": trace, "lift_note": outcome.lift_note,
+    }
+
+
+def _markdown(rows: list[dict[str, Any]], with_refs: bool) -> str:
+    head = ["format", "ring", "holds in", "naive", "best rank", "time to it (s)", "flips/s"]
+    if with_refs:
+        head += ["AlphaTensor", "best known", "≤ AlphaTensor"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r["format"], r["ring"], r["holds_in"], r["naive"], r["rank"], f"{r['time_to_rank_s']:.1f}",
+                 f"{r['flips_per_s']:.3g}"]
+        if with_refs:
+            ok = {True: "yes", False: "**no**", None: "-"}[r["reaches_alphatensor"]]
+            cells += [r["alphatensor"], r["best_known"], ok]
+        lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in rows:
+        if r["format"] != "<4,4,4>" or not r["trace"]:
+            continue
+        times = [0.0] + [t for t, _ in r["trace"]] + [r["budget_s"]]
+        ranks = [r["naive"]] + [k for _, k in r["trace"]] + [r["trace"][-1][1]]
+        ax.step(times, ranks, where="post", label=f"{r['ring']} (holds in {r['holds_in']})")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("seconds (wall clock, worker start-up included)")
+    ax.set_ylabel("best rank")
+    ax.set_title("<4,4,4>: flip-graph search from the naive scheme")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds per format and ring")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rings", default="Z2,ZT")
+    parser.add_argument("--formats", default="", help="e.g. 3,3,3;4,4,4 (default: all 2<=n<=m<=p<=5)")
+    parser.add_argument("--strategy", default="runners", choices=["runners", "pool"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flip_ranks.json")
+    args = parser.parse_args()
+    chosen = [tuple(int(x) for x in f.split(",")) for f in args.formats.split(";") if f] or FORMATS
+    refs = _references()
+    rows = []
+    t0 = time.perf_counter()
+    for shape in chosen:
+        for ring in args.rings.split(","):
+            _, best = _goal(ring, refs.get(shape))
+            outcome = _run(shape, ring, args, best)
+            rows.append(_row(shape, ring, outcome, args.budget, refs))
+            r = rows[-1]
+            print(f"{r['format']} {ring}: rank {r['rank']} over {r['holds_in']} at {r['time_to_rank_s']:.1f} s "
+                  f"({r['flips_per_s']:.3g} flips/s)", flush=True)
+    print()
+    print(f"budget {args.budget:g} s per format and ring, {args.workers} workers, strategy {args.strategy}, "
+          f"total {time.perf_counter() - t0:.0f} s")
+    print()
+    print(_markdown(rows, bool(refs)))
+    missed = [f"{r['format']} {r['ring']} (rank {r['rank']} > {r['alphatensor']})"
+              for r in rows if r["reaches_alphatensor"] is False]
+    if missed:
+        print("\nbelow AlphaTensor's rank within the budget: " + ", ".join(missed))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "machine": platform.platform(), "cpus": os.cpu_count(), "budget_s": args.budget,
+        "workers": args.workers, "strategy": args.strategy, "seed": args.seed,
+        "references": str(TARGETS_CSV) if refs else None, "rows": rows,
+    }, indent=2))
+    png = args.out.with_name("flip_ranks_444.png")
+    _plot(rows, png)
+    print(f"wrote {args.out} and {png}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""``tensorgame train``: train the AlphaTensor-style agent from a config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tensorgame.cli.common import emit_json, json_option, state
+from tensorgame.training.config import load_config, parse_duration
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (default: runs/<config name>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.option("--time", "time_limit", metavar="DURATION",
+              help="Stop after this long, e.g. 90s, 30m, 1h (this session; overrides run.time_limit_s).")
+@click.option("--ray", "ray_address", metavar="ADDRESS|auto",
+              help="Run the self-play actors as Ray actors on this cluster (optional 'ray' extra).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@json_option
+@click.pass_context
+def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume: bool,
+          time_limit: str | None, ray_address: str | None, quiet: bool, as_json: bool) -> None:
+    """Train on the targets and rings of CONFIG (TOML or JSON): supervised learning on
+    synthetic demonstrations mixed with self-play (tree search guided by the network,
+    games in random bases). Every decomposition found is verified and stored in the
+    catalogue at once (method 'agent').
+
+    The run directory gets config.json, metrics.jsonl, TensorBoard logs (tb/),
+    checkpoints/latest.pt and replay.npz. Ctrl-C or SIGTERM stop the run cleanly with a
+    checkpoint (exit 130 after Ctrl-C); --resume continues it, also after a kill -9.
+    Plot the metrics with `tensorgame report RUN_DIR`.
+    """
+    from tensorgame.training.run import Trainer
+
+    if config is None and not resume:
+        raise click.UsageError("give a CONFIG file (or --resume with --run-dir)")
+    if resume and run_dir is None:
+        raise click.UsageError("--resume needs --run-dir")
+    cfg = load_config(config) if config is not None else None
+    if run_dir is None:
+        run_dir = Path("runs") / (config.stem if config is not None else "run")
+    seconds = parse_duration(time_limit) if time_limit is not None else None
+    trainer = Trainer(cfg, run_dir, catalog_path=state().catalog, resume=resume,
+                      ray_address=ray_address, time_limit_s=seconds, quiet=quiet or as_json,
+                      config_source=str(config) if config is not None else None)
+    summary = trainer.run()
+    doc = {"run_id": summary.run_id, "run_dir": str(summary.run_dir), "step": summary.step,
+           "elapsed_s": round(summary.elapsed_s, 1), "session_s": round(summary.session_s, 1),
+           "games": summary.games, "found": summary.found, "best": summary.best,
+           "stopped": summary.reason, "checkpoint": str(summary.checkpoint)}
+    if as_json:
+        emit_json(doc)
+    else:
+        best = ", ".join(f"{k} {v if v is not None else '-'}" for k, v in summary.best.items())
+        click.echo(f"{summary.reason}: step {summary.step}, {summary.games} games, "
+                   f"{summary.elapsed_s:.0f}s trained; best ranks: {best}")
+        click.echo(f"checkpoint: {summary.checkpoint}")
+    if summary.reason == "interrupted":
+        ctx.exit(130)

@@ -1,0 +1,190 @@
+"""Acting with a trained agent: load a checkpoint, play episodes with network + MCTS.
+
+Shared by ``tensorgame discover --method agent`` and ``benchmarks/agent_ranks.py``.
+Nothing but the network and the search decides a move: no catalogue lookups, no
+heuristics. Every solved episode's decomposition is mapped back to the canonical basis
+by the game, verified exactly, and (when a catalogue is given) stored with its
+provenance (method "agent", seed, and a JSON source naming the checkpoint, its
+training step, the episode and the basis).
+
+Search settings for evaluation: the checkpoint's training MCTS settings (when it
+came from ``tensorgame train``) with the simulations/samples asked for, no root noise,
+and moves picked by visit count (temperature 0) unless a temperature is given;
+diversity between episodes then comes from the network's sampling of candidates
+(seeded per batch of episodes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tensorgame.game import BasisPool, GameConfig, TensorGame
+from tensorgame.network import AlphaTensorNet, NetworkConfig, NetworkEvaluator, load_checkpoint
+from tensorgame.network.errors import CheckpointError
+from tensorgame.search.mcts import MCTSConfig, play_episode
+from tensorgame.tensors.rings import Ring, parse_ring
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.targets import Target
+from tensorgame.training.learner import single_thread
+
+METHOD = "agent"
+
+
+@dataclass
+class Agent:
+    """A network with the game and search settings it was trained with."""
+
+    model: AlphaTensorNet
+    game: GameConfig
+    mcts: dict[str, Any]
+    step: int
+    origin: str  # checkpoint path, or "untrained"
+
+    @property
+    def config(self) -> NetworkConfig:
+        return self.model.config
+
+
+def load_agent(path: str | Path) -> Agent:
+    """An agent from a checkpoint of ``tensorgame train`` (or any network checkpoint:
+    game settings then default to the network's side, history and alphabet)."""
+    single_thread()
+    model, _, step, extra = load_checkpoint(path)
+    cfg = model.config
+    game_extra = extra.get("game", {}) if isinstance(extra.get("game", {}), dict) else {}
+    try:
+        max_steps = game_extra.get("max_steps")
+        game = GameConfig(max_side=cfg.max_side, history=cfg.history, coefficients=cfg.coefficients,
+                          max_steps=None if max_steps in (None, 0) else int(max_steps),
+                          penalty_scale=int(game_extra.get("penalty_scale", 1)))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad game settings in the checkpoint ({exc})") from None
+    mcts = extra.get("mcts", {}) if isinstance(extra.get("mcts", {}), dict) else {}
+    model.eval()
+    return Agent(model, game, dict(mcts), int(step), str(path))
+
+
+def untrained_agent(like: Agent, seed: int = 0) -> Agent:
+    """A freshly initialised network of the same shape and settings (the baseline
+    that shows whether training taught anything)."""
+    import torch
+
+    torch.manual_seed(int(seed))
+    model = AlphaTensorNet(like.config)
+    model.eval()
+    return Agent(model, like.game, dict(like.mcts), 0, "untrained")
+
+
+def search_config(agent: Agent, *, simulations: int | None = None, samples: int | None = None,
+                  temperature: float = 0.0) -> MCTSConfig:
+    """Evaluation settings (see the module doc)."""
+    known = {"num_simulations", "num_samples", "c1", "c2", "dirichlet_alpha", "temperature",
+             "sampling_temperature", "leaf_batch", "dirichlet_fraction"}
+    values = {k: v for k, v in agent.mcts.items() if k in known}
+    values.update(dirichlet_fraction=0.0, temperature=float(temperature))
+    if simulations is not None:
+        values["num_simulations"] = int(simulations)
+    if samples is not None:
+        values["num_samples"] = int(samples)
+    try:
+        return MCTSConfig(**values)
+    except (TypeError, ValueError) as exc:
+        from tensorgame.errors import TensorGameError
+
+        raise TensorGameError(f"bad search settings: {exc}") from None
+
+
+@dataclass
+class DiscoverResult:
+    """What a discovery session achieved."""
+
+    target: str
+    ring: str
+    episodes: int
+    solved: int
+    best_rank: int | None
+    best_count: int  # episodes that reached the best rank
+    rank_counts: dict[int, int]
+    seconds: float
+    simulations: int
+    samples: int
+    best_scheme: Scheme | None = None
+    stored: list[int] = field(default_factory=list)  # catalogue ids of the schemes found
+    new_in_catalog: int = 0
+
+    def count_at_most(self, rank: int) -> int:
+        return sum(c for r, c in self.rank_counts.items() if r <= rank)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "ring": self.ring, "episodes": self.episodes,
+                "solved": self.solved, "best_rank": self.best_rank, "best_count": self.best_count,
+                "rank_counts": {str(k): v for k, v in sorted(self.rank_counts.items())},
+                "seconds": round(self.seconds, 3), "simulations": self.simulations,
+                "samples": self.samples, "catalog_ids": sorted(set(self.stored)),
+                "new_in_catalog": self.new_in_catalog}
+
+
+def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 32,
+             simulations: int | None = None, samples: int | None = None,
+             time_limit_s: float | None = None, seed: int = 0, batch: int = 16,
+             bases: int = 0, temperature: float = 0.0, catalog: Any = None) -> DiscoverResult:
+    """Play up to ``episodes`` games of ``target`` over ``ring`` (``batch`` at a time)
+    within ``time_limit_s``; ``bases`` > 0 plays each game in a random basis of a pool
+    of that many (0: the canonical basis). Returns counts and the best scheme."""
+    single_thread()
+    ring = parse_ring(ring)
+    if max(target.dims) > agent.game.max_side:
+        from tensorgame.errors import TensorGameError
+
+        raise TensorGameError(f"{target.name} has sides {target.dims}; the checkpoint's network "
+                              f"plays sides up to {agent.game.max_side}")
+    env = TensorGame(agent.game)
+    config = search_config(agent, simulations=simulations, samples=samples, temperature=temperature)
+    pool = BasisPool(target.dims, bases + 1, seed=seed + 104729, max_entry=2) if bases > 0 else None
+    start = time.perf_counter()
+    played = solved = 0
+    counts: Counter[int] = Counter()
+    best: Scheme | None = None
+    stored: list[int] = []
+    new = 0
+    round_ = 0
+    while played < episodes:
+        if time_limit_s is not None and time.perf_counter() - start >= time_limit_s:
+            break
+        n = min(batch, episodes - played)
+        batch_seed = int(np.random.SeedSequence([seed, round_]).generate_state(1, np.uint32)[0])
+        rng = np.random.default_rng(batch_seed)
+        ids = [int(rng.integers(0, pool.size)) if pool is not None else 0 for _ in range(n)]
+        basis_list = [None if i == 0 or pool is None else pool[i] for i in ids]
+        evaluator = NetworkEvaluator(agent.model, temperature=config.sampling_temperature, seed=batch_seed)
+        results = play_episode(env, target, ring, basis_list, evaluator=evaluator, config=config,
+                               rng=rng, batch=n)
+        for g, r in enumerate(results):
+            if r.scheme is None:
+                continue
+            solved += 1
+            counts[r.scheme.rank] += 1
+            if best is None or r.scheme.rank < best.rank:
+                best = r.scheme
+            if catalog is not None:
+                source = json.dumps({"checkpoint": Path(agent.origin).name, "step": agent.step,
+                                     "seed": seed, "episode": played + g, "basis": ids[g]},
+                                    separators=(",", ":"))
+                added = catalog.add(r.scheme, method=METHOD, seed=batch_seed, source=source,
+                                    elapsed_s=time.perf_counter() - start)
+                stored.append(added.id)
+                new += int(added.inserted)
+        played += n
+        round_ += 1
+    best_rank = None if best is None else best.rank
+    return DiscoverResult(target.name, str(ring), played, solved, best_rank,
+                          counts.get(best_rank, 0) if best_rank is not None else 0, dict(counts),
+                          time.perf_counter() - start, config.num_simulations, config.num_samples,
+                          best, stored, new)

@@ -1,0 +1,424 @@
+"""The training configuration: nested frozen dataclasses read from TOML or JSON.
+
+A run is described by one file with up to six tables, each optional (defaults below)::
+
+    [game]     targets, rings, max_side, history, coefficients, max_steps, penalty_scale
+    [network]  chunk, d_model, heads, torso_layers, policy_layers, ffn_ratio, quantiles,
+               risk_quantile_fraction, value_scale, dropout
+    [mcts]     num_simulations, num_samples, c1, c2, dirichlet_alpha, dirichlet_fraction,
+               temperature, sampling_temperature, leaf_batch
+    [learner]  batch_size, lr, weight_decay, ... (see :class:`LearnerConfig`)
+    [actors]   num_actors, games_per_batch, basis_pool_size, tied, ...
+    [run]      checkpoint_every_s, log_every_steps, time_limit_s, seed, ...
+
+Why strict: a typo in a long-running job's config (``learning_rate`` for ``lr``)
+would otherwise silently train with a default for hours. Every key must be known and
+every value must have the right type and range; the first problem found is reported
+as one line naming the file and the dotted key (:class:`ConfigError`, which the CLI
+prints as ``error: ...`` with exit status 2).
+
+The resolved config (every default filled in) is written into the run directory as
+``config.json`` by :mod:`tensorgame.training.run`; :func:`config_from_dict` reads it
+back, so a resumed run uses exactly the settings it was started with.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tensorgame.errors import TensorGameError
+from tensorgame.fileio import read_text
+
+
+class ConfigError(TensorGameError):
+    """A training config file is unreadable, has an unknown key or a bad value."""
+
+
+# --- sections ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GameSection:
+    """What is played. ``targets``: target names as on the command line ("2,2,2",
+    "3x3x3", "skew_matvec:4"); every target is played in every ring of ``rings`` (one
+    network learns them all at once, as in AlphaTensor). ``max_side``: the padded side
+    S; 0 means the largest side among the targets (the cheapest network that fits:
+    S = 16 is far too slow on a CPU for a <2,2,2> run). ``max_steps``: step limit, 0 =
+    each target's naive rank."""
+
+    targets: tuple[str, ...] = ("2,2,2",)
+    rings: tuple[str, ...] = ("Z", "Z2")
+    max_side: int = 0
+    history: int = 7
+    coefficients: tuple[int, ...] = (-2, -1, 0, 1, 2)
+    max_steps: int = 0
+    penalty_scale: int = 1
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    """Network sizes (see :class:`tensorgame.network.NetworkConfig`; the side, history
+    and alphabet come from [game])."""
+
+    chunk: int = 4
+    d_model: int = 32
+    heads: int = 4
+    torso_layers: int = 2
+    policy_layers: int = 2
+    ffn_ratio: int = 2
+    quantiles: int = 8
+    risk_quantile_fraction: float = 0.25
+    value_scale: float = 8.0
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class MCTSSection:
+    """Search settings (see :class:`tensorgame.search.mcts.MCTSConfig`). The network
+    evaluator samples at ``sampling_temperature`` (they must agree for the search's
+    prior correction to be right, so there is one setting, not two)."""
+
+    num_simulations: int = 48
+    num_samples: int = 16
+    c1: float = 1.25
+    c2: float = 19652.0
+    dirichlet_alpha: float = 0.3
+    dirichlet_fraction: float = 0.25
+    temperature: float = 1.0
+    sampling_temperature: float = 1.0
+    leaf_batch: int = 4
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The optimisation.
+
+    ``batch_size`` positions per step, of which ``supervised_fraction`` are synthetic
+    demonstrations (all of them while the replay buffer holds fewer than
+    ``min_replay`` positions). ``solution_fraction``: share of the demonstration part
+    drawn from schemes the agent itself found (mapped into random bases and augmented;
+    AlphaTensor's "games with high scores fed back as training data"); 0 until one is
+    found. ``demo_basis_fraction``: share of synthetic demonstrations re-expressed in a
+    random basis of the pool (pairs whose coefficients leave the alphabet keep their
+    canonical form). ``demo_max_rank``: cap of the demonstrations' rank (0 = each
+    target's naive rank). ``replay_capacity``: positions kept (oldest dropped).
+    ``steps_per_game``: learner steps per self-play game played (the replay ratio).
+    ``warmup_steps``: supervised steps before the first self-play game (a random
+    network's games teach nothing). ``value_weight``: weight of the quantile value
+    loss; ``demo_value``: also train the value on demonstrations (target: minus the
+    demonstration's remaining terms, an upper bound of the rank that gives the fresh
+    value head the scale -moves-to-go early, instead of the 0 that misleads the
+    search). ``grad_clip``: global norm clip (0 = off). ``lift_solutions``: a modular
+    scheme the agent finds is also Hensel-lifted to Z (when it lifts; exact, verified)
+    and imitated in the Z games: an explicit transfer between rings beside the shared
+    network. Off by default because it uses an algebraic tool besides network and
+    search during training (discovery itself never does)."""
+
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    supervised_fraction: float = 0.5
+    solution_fraction: float = 0.25
+    demo_basis_fraction: float = 0.5
+    demo_max_rank: int = 0
+    replay_capacity: int = 50_000
+    min_replay: int = 256
+    steps_per_game: float = 1.0
+    warmup_steps: int = 300
+    value_weight: float = 1.0
+    demo_value: bool = True
+    grad_clip: float = 1.0
+    lift_solutions: bool = False
+
+
+@dataclass(frozen=True)
+class ActorsConfig:
+    """Self-play. ``num_actors``: worker processes (0 = play inside the learner
+    process, the fastest choice on two cores). ``games_per_batch``: games one actor
+    plays together (one search forest, batched network calls). ``basis_pool_size``:
+    random unimodular bases per target (basis 0 is the canonical one);
+    ``canonical_fraction``: share of games played in the canonical basis, the rest in
+    a uniformly drawn pool basis. ``tied``: one matrix for all equal-size modes (as in
+    AlphaTensor). ``basis_max_entry``: largest entry of a basis matrix and its inverse
+    (keeps transformed targets small)."""
+
+    num_actors: int = 0
+    games_per_batch: int = 16
+    basis_pool_size: int = 10_000
+    canonical_fraction: float = 0.25
+    tied: bool = True
+    basis_max_entry: int = 2
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Bookkeeping. ``time_limit_s``: stop after this long (0 = no limit; the CLI's
+    ``--time`` overrides it). ``max_steps``: stop at this learner step (0 = none).
+    ``checkpoint_every_s``: periodic checkpoint (also on exit, Ctrl-C and SIGTERM).
+    ``save_replay``: write the replay buffer (npz) with each checkpoint so a resume
+    keeps it; without it a resumed run rebuilds it by playing. ``publish_every_steps``:
+    how often actors get new weights."""
+
+    checkpoint_every_s: float = 180.0
+    log_every_steps: int = 25
+    time_limit_s: float = 0.0
+    max_steps: int = 0
+    seed: int = 0
+    save_replay: bool = True
+    publish_every_steps: int = 50
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole run (see the module doc)."""
+
+    game: GameSection = field(default_factory=GameSection)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    mcts: MCTSSection = field(default_factory=MCTSSection)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    actors: ActorsConfig = field(default_factory=ActorsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready nested dict (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def with_time_limit(self, seconds: float) -> TrainConfig:
+        return replace(self, run=replace(self.run, time_limit_s=float(seconds)))
+
+
+_SECTION_TYPES = {
+    "game": GameSection, "network": NetworkSection, "mcts": MCTSSection,
+    "learner": LearnerConfig, "actors": ActorsConfig, "run": RunConfig,
+}
+
+
+# --- value checking ---------------------------------------------------------------------
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """``value`` as type ``tp`` (int, float, bool, str, tuple[X, ...], X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, where)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return tuple(_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{where} must be finite, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported config type {tp!r}")  # a bug in this module
+
+
+def _section(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{where}] must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(str(k) for k in data if k not in hints)
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]} (known: {', '.join(names)})")
+    values = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**values)
+
+
+def _need(ok: bool, where: str, what: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{where} must be {what}, got {value!r}")
+
+
+def _validate(cfg: TrainConfig) -> None:
+    """Ranges and cross-field rules; targets, rings and the network are checked by
+    building them (their own one-line errors, prefixed with the key)."""
+    from tensorgame.cli.common import parse_target
+    from tensorgame.tensors.rings import parse_ring
+
+    g, n, m, le, a, r = cfg.game, cfg.network, cfg.mcts, cfg.learner, cfg.actors, cfg.run
+    _need(len(g.targets) >= 1, "game.targets", "a non-empty list", list(g.targets))
+    _need(len(g.rings) >= 1, "game.rings", "a non-empty list", list(g.rings))
+    sides = []
+    for i, t in enumerate(g.targets):
+        try:
+            sides.append(max(parse_target(t).dims))
+        except TensorGameError as exc:
+            raise ConfigError(f"game.targets[{i}]: {exc}") from None
+    for i, ring in enumerate(g.rings):
+        try:
+            parsed = parse_ring(ring)
+        except TensorGameError as exc:
+            raise ConfigError(f"game.rings[{i}]: {exc}") from None
+        _need(not parsed.allows_denominators, f"game.rings[{i}]", "Z or Z<p>", ring)
+    _need(g.max_side == 0 or g.max_side >= max(sides), "game.max_side",
+          f"0 or at least the largest target side {max(sides)}", g.max_side)
+    _need(0 <= g.max_side <= 64, "game.max_side", "in 0..64", g.max_side)
+    _need(g.history >= 0, "game.history", ">= 0", g.history)
+    _need(g.max_steps >= 0, "game.max_steps", ">= 0", g.max_steps)
+    _need(g.penalty_scale >= 0, "game.penalty_scale", ">= 0", g.penalty_scale)
+    for name in ("chunk", "d_model", "heads", "torso_layers", "policy_layers", "ffn_ratio", "quantiles"):
+        _need(getattr(n, name) >= 1, f"network.{name}", ">= 1", getattr(n, name))
+    _need(0 < n.risk_quantile_fraction <= 1, "network.risk_quantile_fraction", "in (0, 1]",
+          n.risk_quantile_fraction)
+    _need(n.value_scale > 0, "network.value_scale", "> 0", n.value_scale)
+    _need(0 <= n.dropout < 1, "network.dropout", "in [0, 1)", n.dropout)
+    _need(m.num_simulations >= 0, "mcts.num_simulations", ">= 0", m.num_simulations)
+    _need(m.num_samples >= 1, "mcts.num_samples", ">= 1", m.num_samples)
+    _need(m.leaf_batch >= 1, "mcts.leaf_batch", ">= 1", m.leaf_batch)
+    _need(m.c1 >= 0, "mcts.c1", ">= 0", m.c1)
+    _need(m.c2 > 0, "mcts.c2", "> 0", m.c2)
+    _need(m.dirichlet_alpha > 0, "mcts.dirichlet_alpha", "> 0", m.dirichlet_alpha)
+    _need(0 <= m.dirichlet_fraction <= 1, "mcts.dirichlet_fraction", "in [0, 1]", m.dirichlet_fraction)
+    _need(m.temperature >= 0, "mcts.temperature", ">= 0", m.temperature)
+    _need(m.sampling_temperature > 0, "mcts.sampling_temperature", "> 0", m.sampling_temperature)
+    _need(le.batch_size >= 1, "learner.batch_size", ">= 1", le.batch_size)
+    _need(le.lr > 0, "learner.lr", "> 0", le.lr)
+    _need(le.weight_decay >= 0, "learner.weight_decay", ">= 0", le.weight_decay)
+    for name in ("supervised_fraction", "solution_fraction", "demo_basis_fraction"):
+        _need(0 <= getattr(le, name) <= 1, f"learner.{name}", "in [0, 1]", getattr(le, name))
+    _need(le.demo_max_rank >= 0, "learner.demo_max_rank", ">= 0", le.demo_max_rank)
+    _need(le.replay_capacity >= 1, "learner.replay_capacity", ">= 1", le.replay_capacity)
+    _need(le.min_replay >= 0, "learner.min_replay", ">= 0", le.min_replay)
+    _need(le.steps_per_game > 0, "learner.steps_per_game", "> 0", le.steps_per_game)
+    _need(le.warmup_steps >= 0, "learner.warmup_steps", ">= 0", le.warmup_steps)
+    _need(le.value_weight >= 0, "learner.value_weight", ">= 0", le.value_weight)
+    _need(le.grad_clip >= 0, "learner.grad_clip", ">= 0", le.grad_clip)
+    _need(0 <= a.num_actors <= 256, "actors.num_actors", "in 0..256", a.num_actors)
+    _need(a.games_per_batch >= 1, "actors.games_per_batch", ">= 1", a.games_per_batch)
+    _need(a.basis_pool_size >= 1, "actors.basis_pool_size", ">= 1", a.basis_pool_size)
+    _need(0 <= a.canonical_fraction <= 1, "actors.canonical_fraction", "in [0, 1]", a.canonical_fraction)
+    _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
+    _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)
+    _need(r.log_every_steps >= 1, "run.log_every_steps", ">= 1", r.log_every_steps)
+    _need(r.time_limit_s >= 0, "run.time_limit_s", ">= 0", r.time_limit_s)
+    _need(r.max_steps >= 0, "run.max_steps", ">= 0", r.max_steps)
+    _need(r.seed >= 0, "run.seed", ">= 0", r.seed)
+    _need(r.publish_every_steps >= 1, "run.publish_every_steps", ">= 1", r.publish_every_steps)
+    try:  # the network's own checks (vocabulary size, heads dividing d_model, ...)
+        network_config(cfg)
+    except TensorGameError as exc:
+        raise ConfigError(f"network: {exc}") from None
+
+
+def config_from_dict(data: Any) -> TrainConfig:
+    """A validated TrainConfig from nested dicts (missing tables/keys take defaults)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a training config must be a table/object, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in _SECTION_TYPES)
+    if unknown:
+        raise ConfigError(f"unknown table [{unknown[0]}] (known: {', '.join(_SECTION_TYPES)})")
+    parts = {name: _section(cls, data[name], name) for name, cls in _SECTION_TYPES.items() if name in data}
+    cfg = TrainConfig(**parts)
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a ``.toml`` or ``.json`` training config (by extension; other names are
+    tried as TOML). Every error is one line that starts with the path."""
+    path = Path(path)
+    text = read_text(path)
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0]})") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+# --- derived objects --------------------------------------------------------------------
+def targets_of(cfg: TrainConfig) -> list[Any]:
+    """The :class:`~tensorgame.tensors.targets.Target` objects of [game].targets."""
+    from tensorgame.cli.common import parse_target
+
+    return [parse_target(t) for t in cfg.game.targets]
+
+
+def rings_of(cfg: TrainConfig) -> list[Any]:
+    from tensorgame.tensors.rings import parse_ring
+
+    return [parse_ring(r) for r in cfg.game.rings]
+
+
+def game_config(cfg: TrainConfig) -> Any:
+    """The :class:`~tensorgame.game.GameConfig` the run plays (side resolved)."""
+    from tensorgame.cli.common import parse_target
+    from tensorgame.game import GameConfig
+
+    g = cfg.game
+    side = g.max_side or max(max(parse_target(t).dims) for t in g.targets)
+    return GameConfig(max_side=side, history=g.history, coefficients=g.coefficients,
+                      max_steps=g.max_steps or None, penalty_scale=g.penalty_scale)
+
+
+def network_config(cfg: TrainConfig) -> Any:
+    from tensorgame.network import NetworkConfig
+
+    return NetworkConfig.for_game(game_config(cfg), **asdict(cfg.network))
+
+
+def mcts_config(cfg: TrainConfig, *, evaluation: bool = False) -> Any:
+    """The search settings; ``evaluation`` turns root noise off and picks the most
+    visited move (for discover/benchmarks, not for self-play)."""
+    from tensorgame.search.mcts import MCTSConfig
+
+    values = asdict(cfg.mcts)
+    if evaluation:
+        values.update(dirichlet_fraction=0.0, temperature=0.0)
+    return MCTSConfig(**values)
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``30m``, ``1.5h``, ``1h30m`` -> seconds (ConfigError otherwise)."""
+    s = str(text).strip().lower()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    total, number, seen = 0.0, "", False
+    for ch in s:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            try:
+                total += float(number) * units[ch]
+            except ValueError:
+                raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)") from None
+            number, seen = "", True
+        else:
+            raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)")
+    if number:
+        try:
+            total += float(number)
+        except ValueError:
+            raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)") from None
+        seen = True
+    if not seen or not math.isfinite(total) or total <= 0:
+        raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)")
+    return total

@@ -1,0 +1,286 @@
+"""Flip-graph extensions and drivers: split moves, the Z3 ring, the symmetric flip graph,
+arbitrary targets, the parallel strategies, checkpoints and the ``flip`` command.
+
+Walks are seeded (their budgets are reproducible facts); the parallel runs are not
+deterministic, so they get generous time caps and assert only what every run must do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tensorgame as tg
+from tensorgame.catalog import Catalog
+from tensorgame.cli.flip_cmd import flip, parse_duration
+from tensorgame.cli.main import cli
+from tensorgame.errors import RingError, TargetError, TensorGameError
+from tensorgame.formats import read_scheme
+from tensorgame.search.flipgraph import PackedScheme, _start, unpack, walk
+from tensorgame.search.flipgraph._kernel import _split
+from tensorgame.search.flipgraph._structure import reduce_pending, terms
+from tensorgame.search.flipgraph.drivers import FlipSettings, SearchSpace, run_flip
+from tensorgame.search.flipgraph.symmetric import (
+    OrbitScheme,
+    SymmetricWalker,
+    _fixed_flags,
+    is_cyclic_symmetric,
+    orbit_pack,
+    orbit_unpack,
+    symmetric_start,
+)
+from tensorgame.search.lifting import hensel_lift
+
+PYTHON = sys.executable
+
+
+def _naive(n: int, m: int, p: int) -> tg.Scheme:
+    return tg.naive_scheme(tg.matmul_target(n, m, p))
+
+
+def _current(walker) -> tg.Scheme:
+    return unpack(PackedScheme(walker.ring, *terms(walker.state)), walker.target)
+
+
+# --- engine extensions -------------------------------------------------------------------
+@pytest.mark.parametrize("ring", ["Z2", "ZT", "Z3"])
+def test_split_and_plus_keep_every_step_exact(ring):
+    """Escapes every 10 attempts, half of them splits: the scheme is exact after each
+    single attempt (splits leave two terms sharing two factors, which later flips or
+    reductions resolve)."""
+    for shape in ((3, 3, 3), (2, 3, 4)):
+        walker = _start(_naive(*shape), ring, plus_diff=4, seed=2, split=True)
+        for _ in range(300):
+            walker.run(1, plateau_limit=10, target_rank=0)
+            assert _current(walker).verify().ok
+        assert walker.pluses > 0 and walker.reductions > 0
+        walker.run(20_000, plateau_limit=100, target_rank=0)
+        assert _current(walker).verify().ok and walker.best_scheme().verify().ok
+
+
+@pytest.mark.parametrize("ring", ["Z2", "ZT", "Z3"])
+def test_split_move_alone(ring):
+    """Each split adds exactly one term and keeps the scheme exact; the new term shares
+    the split factor's position with the other term (a new flip partner)."""
+    walker = _start(_naive(3, 3, 3), ring, plus_diff=40, seed=4)
+    for _ in range(30):
+        rank = walker.rank
+        assert _split(walker.state, walker.rng)
+        assert walker.rank == rank + 1 and _current(walker).verify().ok
+        reduce_pending(walker.state)
+        assert _current(walker).verify().ok
+
+
+def test_z3_walk_reaches_23_and_lifts():
+    # seeded: reaches 23 within 1.3e6 attempts with this plateau (the Z3 default)
+    result = walk(_naive(3, 3, 3), ring="Z3", target_rank=23, max_flips=10_000_000,
+                  plateau_limit=30_000, seed=0)
+    assert result.rank == 23 and result.scheme.ring == tg.Z3 and result.scheme.verify().ok
+    lifted = hensel_lift(result.scheme)
+    assert lifted.ok and lifted.scheme.ring in (tg.Z, tg.Q) and lifted.scheme.verify().ok
+
+
+def test_arbitrary_targets_walk_down():
+    """Targets that are not matrix products walk from their naive schemes: the
+    skew-symmetric matrix-vector product, and A·Aᵀ (upper triangle) from a tensor file."""
+    skew = tg.naive_scheme(tg.skew_matvec_target(4))
+    for ring, check in (("Z2", "Z2"), ("ZT", "Z")):
+        result = walk(skew, ring=ring, max_flips=200_000, plateau_limit=2_000, seed=0, split=True)
+        assert result.rank < skew.rank and result.scheme.verify(check).ok
+
+
+def _aat_file(path: Path, n: int = 3, m: int = 3) -> Path:
+    """C = A·Aᵀ for A n×m, the entries C[i,k] with i <= k, as a user tensor in JSON."""
+    pairs = [(i, k) for i in range(n) for k in range(i, n)]
+    entries = [[i * m + j, k * m + j, c, 1] for c, (i, k) in enumerate(pairs) for j in range(m)]
+    path.write_text(json.dumps({"kind": "tensor", "dims": [n * m, n * m, len(pairs)], "entries": entries}))
+    return path
+
+
+def test_user_tensor_file_walks_down(tmp_path):
+    target = tg.load_target_file(_aat_file(tmp_path / "aat.json"))
+    naive = tg.naive_scheme(target)
+    result = walk(naive, ring="Z2", max_flips=300_000, plateau_limit=2_000, seed=0, split=True)
+    assert result.rank < naive.rank and result.scheme.verify().ok
+
+
+# --- the symmetric flip graph --------------------------------------------------------------------
+def _walker_scheme(walker: SymmetricWalker) -> tg.Scheme:
+    nreps = int(walker.meta[1])
+    nz = walker.state[1][:3, 0 : 3 * nreps : 3].copy()  # virtual term 3r holds rep r
+    return orbit_unpack(OrbitScheme(nz, _fixed_flags(nz, walker.tp)), walker.target)
+
+
+def test_symmetric_walk_keeps_symmetry_and_exactness():
+    for n in (2, 3, 4):
+        target = tg.matmul_target(n, n, n)
+        start = symmetric_start(tg.naive_scheme(target))
+        assert start.rank == n**3 and int(start.fixed.sum()) == n
+        walker = SymmetricWalker(start, target, plus_diff=6, seed=n, split=True)
+        for _ in range(200):
+            walker.run(1, plateau_limit=20, target_rank=0)
+            scheme = _walker_scheme(walker)
+            assert scheme.rank == walker.rank
+            assert scheme.verify().ok and is_cyclic_symmetric(scheme)
+        assert walker.pluses > 0
+
+
+def test_symmetric_walk_reaches_23():
+    target = tg.matmul_target(3, 3, 3)
+    walker = SymmetricWalker(symmetric_start(tg.naive_scheme(target)), target, plus_diff=4, seed=0, split=True)
+    for _ in range(100):  # seeded: 23 within 2e6 attempts
+        walker.run(1 << 16, plateau_limit=300, target_rank=23)
+        if walker.best_rank <= 23:
+            break
+    best = walker.best_scheme()
+    assert best.rank == 23 and best.verify().ok and is_cyclic_symmetric(best)
+    assert orbit_pack(best).rank == 23
+
+
+def test_symmetric_refusals():
+    with pytest.raises(TargetError):
+        symmetric_start(_naive(2, 2, 3))
+    asymmetric = walk(_naive(3, 3, 3), ring="Z2", target_rank=23, max_flips=10_000_000, seed=0).scheme
+    assert not is_cyclic_symmetric(asymmetric)
+    with pytest.raises(RingError):
+        orbit_pack(asymmetric)
+    with pytest.raises(TensorGameError):
+        SearchSpace(tg.matmul_target(3, 3, 3), "ZT", symmetric=True)
+
+
+# --- parallel drivers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("strategy, symmetric", [("runners", False), ("pool", False), ("runners", True)])
+def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
+    target = tg.matmul_target(3, 3, 3)
+    out = tmp_path / "best.json"
+    t0 = time.monotonic()
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        outcome = run_flip(
+            SearchSpace(target, "Z2", symmetric=symmetric),
+            FlipSettings(strategy=strategy, workers=2, time_s=60, goal=23, seed=1),
+            tg.naive_scheme(target), run_dir=tmp_path / "run", catalog=catalog, out=out,
+        )
+        entries = catalog.list(target_key=target.key)
+    assert time.monotonic() - t0 < 45
+    assert outcome.stopped == "goal" and outcome.best.rank == 23 and outcome.best.verify().ok
+    if symmetric:
+        assert is_cyclic_symmetric(outcome.best)
+    assert entries and min(e.rank for e in entries) == 23
+    assert all(e.method == "flip" and e.seed == 1 and e.elapsed_s is not None for e in entries)
+    assert read_scheme(out).rank == 23
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["best"]["rank"] == 23 and state["strategy"] == strategy
+
+
+# --- the command line -------------------------------------------------------------------------------
+@pytest.fixture
+def run(tmp_path):
+    """The CLI with ``flip`` registered (the lead wires it into cli/main.py) and the
+    catalogue in a temporary file."""
+    added = "flip" not in cli.commands
+    if added:
+        cli.add_command(flip)
+    runner = CliRunner(env={"TENSORGAME_CATALOG": str(tmp_path / "cat" / "c.sqlite")})
+
+    def invoke(*args: object):
+        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    yield invoke
+    if added:
+        cli.commands.pop("flip")
+
+
+def test_flip_command_end_to_end(run, tmp_path):
+    out = tmp_path / "best.json"
+    result = run("flip", 3, 3, 3, "--ring", "Z", "--time", "1m", "--workers", 2, "--goal", 23,
+                 "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["best"]["rank"] == 23 and doc["best"]["ring"] == "Z2" and doc["stopped"] == "goal"
+    assert doc["lifted"]["rank"] == 23 and doc["lifted"]["ring"] in ("Z", "Q")
+    scheme = read_scheme(out)
+    assert scheme.rank == 23 and str(scheme.ring) == doc["lifted"]["ring"] and scheme.verify().ok
+    with Catalog(tmp_path / "cat" / "c.sqlite") as catalog:
+        stored = {e.id: e for e in catalog.list(target_key="matmul:3,3,3")}
+    assert doc["best"]["catalog_id"] in stored and doc["lifted"]["catalog_id"] in stored
+    text = run("flip", "skew_matvec", 4, "--ring", "ZT", "--time", 3, "--workers", 1)
+    assert text.exit_code == 0 and "over Z (holds over every ring)" in text.output
+
+
+def test_flip_command_on_a_tensor_file(run, tmp_path):
+    result = run("flip", "--target", _aat_file(tmp_path / "aat.json"), "--time", 3, "--workers", 1,
+                 "--strategy", "pool", "--json")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["best"]["rank"] < 18
+
+
+def _assert_one_line_error(result) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    (3, 3, 3, "--ring", "Z5"),
+    (3, 3, 3, "--time", "soon"),
+    (3, 3, 3, "--time", "-5"),
+    (9, 9, 9),  # factors of length 81 > 64
+    (3, 3, 4, "--symmetric"),
+    (3, 3, 3, "--ring", "ZT", "--symmetric"),
+    (3, 3, 3, "--start", "catalog:x"),
+    (3, 3, 3, "--resume", "--time", 1),
+])
+def test_bad_flip_inputs_are_one_line(run, args):
+    _assert_one_line_error(run("flip", *args))
+
+
+def test_parse_duration():
+    assert parse_duration("90") == 90 and parse_duration("10m") == 600
+    assert parse_duration("2h") == 7200 and parse_duration("1h30m") == 5400
+    for bad in ("", "m", "1x", "0", "10 minutes"):
+        with pytest.raises(TensorGameError):
+            parse_duration(bad)
+
+
+def test_resume_after_kill_loses_nothing(run, tmp_path):
+    """kill -9 of a running search (coordinator and workers): every catalogued
+    improvement survives and --resume continues from the best of them."""
+    catalog_path = tmp_path / "cat" / "c.sqlite"
+    run_dir = tmp_path / "run"
+    script = (
+        "from tensorgame.cli.main import cli\n"
+        "from tensorgame.cli.flip_cmd import flip\n"
+        "cli.add_command(flip)\n"
+        f"cli.main(['flip', '4', '4', '4', '--time', '120', '--workers', '1', '--run-dir', {str(run_dir)!r}],"
+        " prog_name='tensorgame')\n"
+    )
+    proc = subprocess.Popen([PYTHON, "-c", script], env={**os.environ, "TENSORGAME_CATALOG": str(catalog_path)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        before: dict[int, int] = {}
+        while time.monotonic() < deadline and (len(before) < 3 or not (run_dir / "state.json").exists()):
+            time.sleep(0.5)
+            if catalog_path.exists():
+                with Catalog(catalog_path) as catalog:
+                    before = {e.id: e.rank for e in catalog.list()}
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(before) >= 3, "the search found too few improvements to test a resume"
+    result = run("flip", 4, 4, 4, "--time", 2, "--workers", 1, "--run-dir", run_dir, "--resume", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["resumed"] and doc["total_elapsed_s"] > doc["elapsed_s"]
+    assert doc["best"]["rank"] <= min(before.values())
+    with Catalog(catalog_path) as catalog:
+        after = {e.id: e.rank for e in catalog.list()}
+    assert before.items() <= after.items()
