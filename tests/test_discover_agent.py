@@ -91,4 +91,3 @@ def test_bad_checkpoints_and_options(run, tmp_path, fresh_checkpoint):
     assert_user_error(run("discover", 3, 3, 3, "--checkpoint", fresh_checkpoint, "--episodes", 1))
     usage = run("discover", 2, 2, 2, "--method", "agent")
     assert usage.exit_code == 2 and "--checkpoint" in usage.stderr
-    assert run("discover", 2, 2, 2, "--method", "flip").exit_code == 2  # not implemented yet

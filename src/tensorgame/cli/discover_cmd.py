@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from tensorgame.cli.common import RING, emit_json, json_option, open_catalog, target_from_words
+from tensorgame.cli.common import emit_json, json_option, open_catalog, target_from_words
+from tensorgame.cli.flip_cmd import flip, flip_options
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
@@ -76,19 +77,23 @@ def _agent(req: DiscoverRequest) -> DiscoverOutcome:
          "checkpoint": str(req.checkpoint), "checkpoint_step": agent.step})
 
 
-#: method name -> implementation.
+#: method name -> implementation (``flip`` is forwarded to the ``flip`` command, which
+#: has its own live display and run directory).
 METHODS: dict[str, Callable[[DiscoverRequest], DiscoverOutcome]] = {"agent": _agent}
+ALL_METHODS = sorted([*METHODS, "flip"])
 #: method name -> options it cannot do without.
 REQUIRES: dict[str, tuple[str, ...]] = {"agent": ("checkpoint",)}
 
 
 @click.command()
 @click.argument("target", nargs=-1, required=True)
-@click.option("--method", type=click.Choice(sorted(METHODS)), default="agent", show_default=True,
-              help="Search method.")
+@click.option("--method", type=click.Choice(ALL_METHODS), default="agent", show_default=True,
+              help="Search method: the trained agent (network + MCTS) or flip-graph search.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
               help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt.")
-@click.option("--ring", type=RING, default="Z", show_default=True, help="Z or Z2 (or another Z<p>).")
+@click.option("--ring", metavar="RING", help="agent: Z (default), Z2 or Z<p>; flip: Z2 (default), ZT, Z3 or Z (search mod 2, then lift).")
+@click.option("--workers", type=click.IntRange(min=1), help="flip: worker processes (default: every core).")
+@click.option("--resume", is_flag=True, help="flip: continue the checkpointed run.")
 @click.option("--simulations", type=click.IntRange(0, 100_000),
               help="Simulations per move (default: the checkpoint's training setting).")
 @click.option("--samples", type=click.IntRange(1, 4096),
@@ -105,21 +110,29 @@ REQUIRES: dict[str, tuple[str, ...]] = {"agent": ("checkpoint",)}
               help="Store every scheme found in the catalogue (verified).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the best scheme found to this file (format from the extension).")
+@flip_options
 @json_option
-def discover(target: tuple[str, ...], method: str, checkpoint: Path | None, ring: Ring,
-             simulations: int | None, samples: int | None, episodes: int, time_limit: str | None,
-             batch: int, bases: int, seed: int, store: bool, out: Path | None, as_json: bool) -> None:
+@click.pass_context
+def discover(ctx: click.Context, target: tuple[str, ...], method: str, checkpoint: Path | None,
+             ring: str | None, workers: int | None, resume: bool, simulations: int | None,
+             samples: int | None, episodes: int, time_limit: str | None, batch: int, bases: int,
+             seed: int, store: bool, out: Path | None, as_json: bool, **flip_settings: Any) -> None:
     """Search for decompositions of TARGET (N M P, or a kind and its parameters) with
     METHOD. Every scheme found is verified exactly and stored in the catalogue; prints
-    the best rank, how many attempts succeeded and the time."""
+    the best rank, how many attempts succeeded and the time. Options marked flip: apply
+    to --method flip only (see `tensorgame flip --help`)."""
     from tensorgame.training.config import parse_duration
 
+    if method == "flip":
+        ctx.invoke(flip, words=target, target_file=None, ring=ring or "Z2", time_s=time_limit or "60",
+                   workers=workers, out=out, resume=resume, seed=seed, as_json=as_json, **flip_settings)
+        return
     tgt = target_from_words(list(target))
     values = {"checkpoint": checkpoint}
     for name in REQUIRES.get(method, ()):
         if values.get(name) is None:
             raise click.UsageError(f"--method {method} needs --{name}")
-    req = DiscoverRequest(tgt, parse_ring(ring), seed,
+    req = DiscoverRequest(tgt, parse_ring(ring or "Z"), seed,
                           parse_duration(time_limit) if time_limit is not None else None,
                           episodes, simulations, samples, checkpoint, batch, bases, store)
     res = METHODS[method](req)
