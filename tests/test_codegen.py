@@ -333,3 +333,17 @@ def test_rank_by_runtime_stores_timings_beside_the_catalogue(strassen18, rect232
         assert len(stored_timings(catalog)) == 2
         with pytest.raises(TensorGameError, match="no scheme"):
             rank_by_runtime(tg.matmul_target(2, 3, 2), catalog, size=8, echo=None)
+
+
+def test_rank49_three_levels_exact_on_odd_sizes():
+    """Issue acceptance: the rank-49 <4,4,4> (Strassen squared) at 3 levels, odd sizes."""
+    from tensorgame.formats import read_scheme
+    from tensorgame.tensors.compose import kron_scheme
+
+    strassen = read_scheme(Path(__file__).resolve().parents[1] / "examples" / "strassen.json")
+    module = build_module(kron_scheme(strassen, strassen), levels=3, threshold=1, search_iterations=50)
+    rng = np.random.default_rng(7)
+    for shape in ((64, 64, 64), (67, 65, 71)):
+        a, b = rng.integers(-4, 5, shape[:2]), rng.integers(-4, 5, shape[1:])
+        assert len(module.levels_used(*shape)) == 3
+        assert np.array_equal(module.matmul(a, b), a @ b)
