@@ -83,7 +83,8 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
         "holds_in": None if scheme is None else str(scheme.ring),
         "naive": shape[0] * shape[1] * shape[2], "rank": rank,
         "time_to_rank_s": next((t for t, k in trace if k == rank), 0.0),
-        "budget_s": budget, "flips": outcome.flips, "flips_per_s": outcome.flips_per_s,
+        "budget_s": budget, "elapsed_s": outcome.elapsed_s, "flips": outcome.flips,
+        "flips_per_s": outcome.flips_per_s,
         "alphatensor": at, "best_known": best,
         "reaches_alphatensor": None if at is None or rank is None else rank <= at,
         "trace": trace, "lift_note": outcome.lift_note,
@@ -105,12 +106,14 @@ def _markdown(rows: list[dict[str, Any]], with_refs: bool) -> str:
     return "\n".join(lines)
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+def _plot(rows: list[dict[str, Any]], path: Path) -> bool:
+    """Rank against time for <4,4,4>; False (no file) when it was not run."""
+    runs = [r for r in rows if r["format"] == "<4,4,4>" and r["trace"]]
+    if not runs:
+        return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    for r in rows:
-        if r["format"] != "<4,4,4>" or not r["trace"]:
-            continue
-        times = [0.0] + [t for t, _ in r["trace"]] + [r["budget_s"]]
+    for r in runs:
+        times = [0.0] + [t for t, _ in r["trace"]] + [r["elapsed_s"]]
         ranks = [r["naive"]] + [k for _, k in r["trace"]] + [r["trace"][-1][1]]
         ax.step(times, ranks, where="post", label=f"{r['ring']} (holds in {r['holds_in']})")
     ax.set_xscale("symlog", linthresh=1.0)
@@ -122,6 +125,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return True
 
 
 def main() -> None:
@@ -162,8 +166,7 @@ def main() -> None:
         "references": str(TARGETS_CSV) if refs else None, "rows": rows,
     }, indent=2))
     png = args.out.with_name("flip_ranks_444.png")
-    _plot(rows, png)
-    print(f"wrote {args.out} and {png}")
+    print(f"wrote {args.out}" + (f" and {png}" if _plot(rows, png) else ""))
 
 
 if __name__ == "__main__":

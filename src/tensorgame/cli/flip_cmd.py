@@ -146,6 +146,8 @@ def _progress_panel(title: str, p: Progress) -> Group:
     table.add_row(p.histogram_label, _histogram_text(p.histogram))
     if p.level is not None:
         table.add_row("pool level", f"{p.level}  (path limit {p.path_limit:,})")
+    if p.lift_note:
+        table.add_row("lifting", p.lift_note)
     recent = "  ".join(f"{i['rank']}{'Z' if i.get('lifted') else ''}@{i['elapsed_s']:.1f}s"
                        for i in p.improvements[-6:])
     table.add_row("improvements", recent or "-")

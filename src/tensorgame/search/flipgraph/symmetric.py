@@ -522,20 +522,13 @@ class SymmetricWalker:
         self.since = self.attempts = self.flips = self.reductions = self.pluses = 0
         self.reset(start)
 
-    def _load(self, orbits: OrbitScheme) -> None:
-        if orbits.orbits > self.meta[_CAP]:
-            raise ValueError(f"{orbits.orbits} orbits exceed the capacity {self.meta[_CAP]}")
-        load_reps(self.state, self.fixed, self.meta, self.worklist, self.tp,
-                  np.ascontiguousarray(orbits.nz), orbits.orbits)
-        self.since = 0
-
-    def restart(self, start: OrbitScheme) -> None:
-        """Continue from another scheme (the best so far is kept)."""
-        self._load(start)
-
     def reset(self, start: OrbitScheme) -> None:
         """Start over from another scheme, which becomes the best so far."""
-        self._load(start)
+        if start.orbits > self.meta[_CAP]:
+            raise ValueError(f"{start.orbits} orbits exceed the capacity {self.meta[_CAP]}")
+        load_reps(self.state, self.fixed, self.meta, self.worklist, self.tp,
+                  np.ascontiguousarray(start.nz), start.orbits)
+        self.since = 0
         self.meta[_BEST_RANK] = self.meta[_RANK]
         _save(self.state, self.meta, self.best_reps)
 
@@ -574,18 +567,9 @@ class SymmetricWalker:
 
 
 def symmetric_start(scheme: Scheme) -> OrbitScheme:
-    """Orbit form of a start scheme after proving it correct over Z2."""
-    check = scheme.with_ring(Z2).verify() if scheme.ring != Z2 else scheme.verify()
+    """Orbit form of a start scheme, proved correct over Z2 first."""
+    orbits = orbit_pack(scheme)
+    check = orbit_unpack(orbits, scheme.target).verify()
     if not check.ok:
         raise VerificationError("the start scheme is not a correct scheme over Z2", check)
-    return orbit_pack(scheme)
-
-
-def warmup_symmetric() -> None:
-    """Compile (or load from cache) the symmetric kernels."""
-    from tensorgame.tensors.scheme import naive_scheme
-    from tensorgame.tensors.targets import matmul_target
-
-    target = matmul_target(3, 3, 3)
-    walker = SymmetricWalker(symmetric_start(naive_scheme(target)), target, 4, 0, split=True)
-    walker.run(2000, 50, 0)
+    return orbits
