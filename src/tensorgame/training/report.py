@@ -90,6 +90,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list
         xs.append(max(end, xs[-1] * 60.0) / 60.0)
         ys.append(ys[-1])
         ax.step(xs, ys, where="post", label=key, marker="o")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training time (minutes)")
     ax.set_ylabel("best rank found")
     ax.set_title(f"best rank vs time — {run_dir.name}")
