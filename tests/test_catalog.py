@@ -103,6 +103,14 @@ def test_list_filters_and_order(cat: Catalog) -> None:
     assert cat.list(ring="GF2")[0].ring == "Z2"
 
 
+def test_list_orders_sizes_numerically(cat: Catalog) -> None:
+    for dims in [(10, 1, 1), (2, 1, 1), (1, 10, 1), (1, 9, 1)]:
+        cat.add(naive(*dims), method="naive")
+    assert [e.target_key for e in cat.list()] == [
+        "matmul:1,9,1", "matmul:1,10,1", "matmul:2,1,1", "matmul:10,1,1"]
+    assert [e.target_key for e in cat.best_per_target()][-1] == "matmul:10,1,1"
+
+
 # --- only verified schemes ----------------------------------------------------------------
 def test_wrong_scheme_refused_and_catalogue_unchanged(cat: Catalog) -> None:
     cat.add(naive(1, 1, 2), method="naive")

@@ -97,6 +97,7 @@ def test_config_from_toml_and_json_agree(tmp_path):
     ({"optimizer": {}}, "unknown table [optimizer]"),
     ({"learner": {"lr": -1}}, "learner.lr must be > 0"),
     ({"mcts": {"num_samples": "many"}}, "mcts.num_samples must be an integer"),
+    ({"mcts": {"num_samples": 0}}, "[mcts] num_samples must be >= 1"),
     ({"actors": {"tied": 1}}, "actors.tied must be true or false"),
     ({"game": {"targets": ["2,2,q"]}}, "game.targets[0]"),
     ({"game": {"rings": ["Q"]}}, "game.rings[0] must be Z or Z<p>"),

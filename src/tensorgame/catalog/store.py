@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -70,7 +71,17 @@ _COLUMNS = (
     "id, target_key, target_json, target_name, ring, rank, additions, nnz, method, seed, "
     "source, found_at, elapsed_s, canonical_hash, u, v, w, denominators"
 )
-_ORDER = "target_key, ring, rank, additions, id"
+_ORDER = "target_key COLLATE sizes, ring, rank, additions, id"
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Digit runs compare as numbers, so <2,2,2> lists before <10,10,10>."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
+
+
+def _natural_collation(a: str, b: str) -> int:
+    ka, kb = _natural_key(a), _natural_key(b)
+    return (ka > kb) - (ka < kb)
 _INT64_MAX = 2**63 - 1
 
 
@@ -254,6 +265,7 @@ class Catalog:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
             raise CatalogError(f"{self.path}: cannot open the catalogue ({exc})") from None
+        self._conn.create_collation("sizes", _natural_collation)
         try:
             self._open()
         except BaseException:

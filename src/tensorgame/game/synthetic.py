@@ -46,6 +46,15 @@ DEFAULT_VALUES = (-2, -1, 0, 1, 2)
 DEFAULT_PROBS = (0.05, 0.2, 0.5, 0.2, 0.05)
 
 
+def alphabet_distribution(coefficients: Sequence[int]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Factor-entry values and weights for a game's move alphabet: the default weights
+    restricted to the alphabet (values outside the default set weigh like ±2), so that
+    every demonstration can be spelled as moves of that game."""
+    default = dict(zip(DEFAULT_VALUES, DEFAULT_PROBS))
+    values = tuple(sorted({int(c) for c in coefficients}))
+    return values, tuple(default.get(v, DEFAULT_PROBS[0]) for v in values)
+
+
 def matmul_formats(max_dim: int, max_side: int) -> tuple[Target, ...]:
     """All <n,m,p> with n, m, p <= max_dim whose three sides fit in max_side."""
     out = []

@@ -5,8 +5,9 @@ A run is described by one file with up to six tables, each optional (defaults be
     [game]     targets, rings, max_side, history, coefficients, max_steps, penalty_scale
     [network]  chunk, d_model, heads, torso_layers, policy_layers, ffn_ratio, quantiles,
                risk_quantile_fraction, value_scale, dropout
-    [mcts]     num_simulations, num_samples, c1, c2, dirichlet_alpha, dirichlet_fraction,
-               temperature, sampling_temperature, leaf_batch
+    [mcts]     the search's own :class:`~tensorgame.search.mcts.MCTSConfig` (num_simulations,
+               num_samples, c1, c2, dirichlet_*, temperature, sampling_temperature,
+               leaf_batch); the network evaluator samples at sampling_temperature
     [learner]  batch_size, lr, weight_decay, ... (see :class:`LearnerConfig`)
     [actors]   num_actors, games_per_batch, basis_pool_size, tied, ...
     [run]      checkpoint_every_s, log_every_steps, time_limit_s, seed, ...
@@ -35,6 +36,7 @@ from typing import Any
 
 from tensorgame.errors import TensorGameError
 from tensorgame.fileio import read_text
+from tensorgame.search.mcts.config import MCTSConfig
 
 
 class ConfigError(TensorGameError):
@@ -75,23 +77,6 @@ class NetworkSection:
     risk_quantile_fraction: float = 0.25
     value_scale: float = 8.0
     dropout: float = 0.0
-
-
-@dataclass(frozen=True)
-class MCTSSection:
-    """Search settings (see :class:`tensorgame.search.mcts.MCTSConfig`). The network
-    evaluator samples at ``sampling_temperature`` (they must agree for the search's
-    prior correction to be right, so there is one setting, not two)."""
-
-    num_simulations: int = 48
-    num_samples: int = 16
-    c1: float = 1.25
-    c2: float = 19652.0
-    dirichlet_alpha: float = 0.3
-    dirichlet_fraction: float = 0.25
-    temperature: float = 1.0
-    sampling_temperature: float = 1.0
-    leaf_batch: int = 4
 
 
 @dataclass(frozen=True)
@@ -179,7 +164,7 @@ class TrainConfig:
 
     game: GameSection = field(default_factory=GameSection)
     network: NetworkSection = field(default_factory=NetworkSection)
-    mcts: MCTSSection = field(default_factory=MCTSSection)
+    mcts: MCTSConfig = field(default_factory=MCTSConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     actors: ActorsConfig = field(default_factory=ActorsConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -193,7 +178,7 @@ class TrainConfig:
 
 
 _SECTION_TYPES = {
-    "game": GameSection, "network": NetworkSection, "mcts": MCTSSection,
+    "game": GameSection, "network": NetworkSection, "mcts": MCTSConfig,
     "learner": LearnerConfig, "actors": ActorsConfig, "run": RunConfig,
 }
 
@@ -243,7 +228,10 @@ def _section(cls: type, data: Any, where: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key {where}.{unknown[0]} (known: {', '.join(names)})")
     values = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # sections that validate themselves (MCTSConfig)
+        raise ConfigError(f"[{where}] {exc}") from None
 
 
 def _need(ok: bool, where: str, what: str, value: Any) -> None:
@@ -257,7 +245,7 @@ def _validate(cfg: TrainConfig) -> None:
     from tensorgame.cli.common import parse_target
     from tensorgame.tensors.rings import parse_ring
 
-    g, n, m, le, a, r = cfg.game, cfg.network, cfg.mcts, cfg.learner, cfg.actors, cfg.run
+    g, n, le, a, r = cfg.game, cfg.network, cfg.learner, cfg.actors, cfg.run
     _need(len(g.targets) >= 1, "game.targets", "a non-empty list", list(g.targets))
     _need(len(g.rings) >= 1, "game.rings", "a non-empty list", list(g.rings))
     sides = []
@@ -284,15 +272,6 @@ def _validate(cfg: TrainConfig) -> None:
           n.risk_quantile_fraction)
     _need(n.value_scale > 0, "network.value_scale", "> 0", n.value_scale)
     _need(0 <= n.dropout < 1, "network.dropout", "in [0, 1)", n.dropout)
-    _need(m.num_simulations >= 0, "mcts.num_simulations", ">= 0", m.num_simulations)
-    _need(m.num_samples >= 1, "mcts.num_samples", ">= 1", m.num_samples)
-    _need(m.leaf_batch >= 1, "mcts.leaf_batch", ">= 1", m.leaf_batch)
-    _need(m.c1 >= 0, "mcts.c1", ">= 0", m.c1)
-    _need(m.c2 > 0, "mcts.c2", "> 0", m.c2)
-    _need(m.dirichlet_alpha > 0, "mcts.dirichlet_alpha", "> 0", m.dirichlet_alpha)
-    _need(0 <= m.dirichlet_fraction <= 1, "mcts.dirichlet_fraction", "in [0, 1]", m.dirichlet_fraction)
-    _need(m.temperature >= 0, "mcts.temperature", ">= 0", m.temperature)
-    _need(m.sampling_temperature > 0, "mcts.sampling_temperature", "> 0", m.sampling_temperature)
     _need(le.batch_size >= 1, "learner.batch_size", ">= 1", le.batch_size)
     _need(le.lr > 0, "learner.lr", "> 0", le.lr)
     _need(le.weight_decay >= 0, "learner.weight_decay", ">= 0", le.weight_decay)
@@ -386,15 +365,12 @@ def network_config(cfg: TrainConfig) -> Any:
     return NetworkConfig.for_game(game_config(cfg), **asdict(cfg.network))
 
 
-def mcts_config(cfg: TrainConfig, *, evaluation: bool = False) -> Any:
+def mcts_config(cfg: TrainConfig, *, evaluation: bool = False) -> MCTSConfig:
     """The search settings; ``evaluation`` turns root noise off and picks the most
     visited move (for discover/benchmarks, not for self-play)."""
-    from tensorgame.search.mcts import MCTSConfig
-
-    values = asdict(cfg.mcts)
     if evaluation:
-        values.update(dirichlet_fraction=0.0, temperature=0.0)
-    return MCTSConfig(**values)
+        return replace(cfg.mcts, dirichlet_fraction=0.0, temperature=0.0)
+    return cfg.mcts
 
 
 def parse_duration(text: str) -> float:

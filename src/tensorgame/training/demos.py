@@ -37,7 +37,7 @@ import numpy as np
 
 from tensorgame.game import BasisPool, DemoBatch, GameConfig, SyntheticConfig, SyntheticGenerator
 from tensorgame.game.augment import augment
-from tensorgame.game.synthetic import compose
+from tensorgame.game.synthetic import alphabet_distribution, compose
 from tensorgame.tensors.rings import Ring
 from tensorgame.tensors.targets import Target
 from tensorgame.training.replay import TrainBatch
@@ -125,9 +125,10 @@ class DemoSource:
         self.pools = pools
         self.basis_fraction = float(basis_fraction)
         self.canonical_fraction = float(canonical_fraction)
+        values, probs = alphabet_distribution(game.coefficients)
         self.generator = SyntheticGenerator(
             SyntheticConfig(targets=tuple(targets), max_side=game.max_side, rings=tuple(rings),
-                            max_rank=max_rank or None), seed)
+                            values=values, probs=probs, max_rank=max_rank or None), seed)
         self.index = 0
         self.solutions: list[Solution] = []
         self._keys: set[bytes] = set()
