@@ -174,6 +174,14 @@ def test_demonstration_positions_are_exact():
         assert np.array_equal(total, t), i
 
 
+def test_demonstrations_stay_in_a_small_alphabet():
+    """With moves restricted to {-1, 0, 1} every demonstration move is spellable."""
+    cfg = config_from_dict({"game": {"targets": ["2,2,2"], "rings": ["Z"], "coefficients": [-1, 0, 1]}})
+    batch = _source(cfg).synthetic(256, np.random.default_rng(4))
+    assert batch.moves.min() >= -1 and batch.moves.max() <= 1
+    assert (batch.moves == -1).any() and (batch.moves == 1).any()
+
+
 def test_replay_buffer_round_trip_and_wraparound(tmp_path):
     cfg = config_from_dict(TINY)
     spec = ActorSpec(cfg.to_dict(), "test-run", None)
