@@ -10,7 +10,10 @@
    positions where the first k terms of Strassen's scheme are already played (the
    residual has rank 7 - k): how far down the learned decomposition skill reaches.
 3. **Rank vs search budget** (``--curve CKPT`` for <3,3,3> / <4,4,4> checkpoints): best
-   rank found per simulations-per-move value (``--curve-sims``), as JSON and PNG.
+   rank found per simulations-per-move value (``--curve-sims``), as JSON and PNG. Two
+   numbers per point: games the agent solved (network + search alone), and over Z_p
+   the best unsolved game completed by its residual's slice decomposition (the scheme
+   the terminal penalty stands for: moves played + penalty).
 
 Every scheme found is verified exactly by the game (nothing is stored: this measures,
 it does not catalogue). Writes ``benchmarks/results/agent_ranks.json`` (and
@@ -93,7 +96,8 @@ def curve(path: str, args: argparse.Namespace) -> list[dict]:
                 res = discover(agent, target, ring, episodes=args.curve_episodes, simulations=sims,
                                samples=args.samples, seed=args.seed, batch=args.batch)
                 row = {"checkpoint": path, "target": target.name, "ring": ring, "simulations": sims,
-                       "best_rank": res.best_rank, "solved": res.solved, "episodes": res.episodes,
+                       "best_rank": res.best_rank, "best_completed_rank": res.best_completed_rank,
+                       "solved": res.solved, "episodes": res.episodes,
                        "seconds": round(res.seconds, 2)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -108,11 +112,13 @@ def plot_curve(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key in sorted({(r["target"], r["ring"]) for r in rows}):
-        pts = [(r["simulations"], r["best_rank"]) for r in rows
-               if (r["target"], r["ring"]) == key and r["best_rank"] is not None]
-        if pts:
-            xs, ys = zip(*sorted(pts))
-            ax.plot(xs, ys, marker="o", label=f"{key[0]} over {key[1]}")
+        for field, style, what in (("best_rank", "-", "solved by the agent"),
+                                   ("best_completed_rank", "--", "agent + slice completion")):
+            pts = [(r["simulations"], r[field]) for r in rows
+                   if (r["target"], r["ring"]) == key and r.get(field) is not None]
+            if pts:
+                xs, ys = zip(*sorted(pts))
+                ax.plot(xs, ys, style, marker="o", label=f"{key[0]} over {key[1]}: {what}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("simulations per move")
     ax.set_ylabel("best rank found")

@@ -22,7 +22,7 @@ from tensorgame.game import (
     rank_upper_bound,
     unimodular_inverse,
 )
-from tensorgame.game.rank_bound import PRIMES
+from tensorgame.game.rank_bound import PRIMES, slice_completion
 
 from .conftest import STRASSEN_U, STRASSEN_V, STRASSEN_W
 
@@ -125,12 +125,28 @@ def test_wrong_moves_end_with_the_rank_bound_penalty(ring):
     assert state.returns[0] == -7 - expected
     with pytest.raises(GameError):
         env.scheme(state, 0)
+    completed = env.completed_scheme(state, 0)  # moves + the penalty's decomposition
+    if ring == "Z2":
+        assert completed.rank == 7 + expected and completed.verify().ok
+    else:
+        assert completed is None  # over Z the Smith-form completion is not built
     # the game is over: further moves are ignored
     before = state.clone()
     assert env.step(state, moves[:1])[0] == 0 and state.equals(before)
 
 
 # --- the rank bound ------------------------------------------------------------------------
+@FAST
+@given(seed=SEEDS, p=st.sampled_from([2, 3, 5]))
+def test_slice_completion_sums_to_the_residual_with_bound_terms(seed, p):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(x) for x in rng.integers(1, 6, size=3))
+    t = rng.integers(0, p, size=shape) * (rng.random(shape) < 0.5)
+    u, v, w = slice_completion(t, p)
+    assert np.array_equal(np.einsum("ri,rj,rk->ijk", u, v, w) % p, t)
+    assert len(u) == rank_upper_bound(t, modulus=p)
+
+
 def test_rank_bound_known_values():
     assert rank_upper_bound(np.zeros((2, 3, 4), dtype=np.int8)) == 0
     # a rank-one tensor: the bound is its fewest non-zero slices (here 1 along mode 0)

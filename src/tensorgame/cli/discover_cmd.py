@@ -74,7 +74,8 @@ def _agent(req: DiscoverRequest) -> DiscoverOutcome:
         res.best_scheme, sorted(set(res.stored)), res.new_in_catalog,
         {"rank_counts": {str(k): v for k, v in sorted(res.rank_counts.items())},
          "simulations": res.simulations, "samples": res.samples,
-         "checkpoint": str(req.checkpoint), "checkpoint_step": agent.step})
+         "checkpoint": str(req.checkpoint), "checkpoint_step": agent.step,
+         "best_completed_rank": res.best_completed_rank})
 
 
 #: method name -> implementation (``flip`` is forwarded to the ``flip`` command, which
@@ -159,3 +160,6 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str, checkpoin
             click.echo(f"catalogue: {len(res.catalog_ids)} distinct schemes, {res.new_in_catalog} new")
         if doc["out"]:
             click.echo(f"best scheme written to {out}")
+    if res.details.get("best_completed_rank") is not None:
+        click.echo(f"unsolved games completed by their residual's slice decomposition: best rank "
+                   f"{res.details['best_completed_rank']} (agent moves + algebraic tail; not stored)")

@@ -27,7 +27,7 @@ from tensorgame.game._kernels import legal_kernel, step_kernel
 from tensorgame.game.basis import Basis
 from tensorgame.game.config import GameConfig
 from tensorgame.game.errors import GameError, IllegalMoveError
-from tensorgame.game.rank_bound import rank_upper_bound
+from tensorgame.game.rank_bound import rank_upper_bound, slice_completion
 from tensorgame.game.state import GameSpec, GameState, Observation
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
@@ -266,6 +266,29 @@ class TensorGame:
         if not check.ok:  # a bug, never a user error: the residual said zero
             raise VerificationError(
                 f"game {game}: played scheme fails at {check.n_wrong} entries", check)
+        return scheme
+
+    def completed_scheme(self, state: GameState, game: int) -> Scheme | None:
+        """A finished game's moves plus the slice decomposition of its residual (the
+        scheme the terminal penalty charges for), mapped to the canonical basis and
+        verified; its rank is moves + penalty. Over Z_p only (None over Z, where the
+        penalty rests on a Smith normal form that is not built)."""
+        game = int(game)
+        if not state.done[game]:
+            raise GameError(f"game {game} is still running")
+        spec = state.spec_of(game)
+        if not spec.ring.modulus:
+            return None
+        ni, nj, nk = spec.dims
+        mv = self.moves(state, game).astype(np.int64)
+        extra = slice_completion(state.residual[game, :ni, :nj, :nk], int(spec.ring.modulus))
+        u, v, w = (np.concatenate([mv[:, f, :size], extra[f]]) for f, size in enumerate((ni, nj, nk)))
+        if spec.basis is not None:
+            u, v, w = (spec.ring.reduce(x) for x in spec.basis.factors_to_canonical(u, v, w))
+        scheme = Scheme(spec.target, spec.ring, u, v, w)
+        check = scheme.verify()
+        if not check.ok:  # a bug, never a user error
+            raise VerificationError(f"game {game}: completed scheme fails at {check.n_wrong} entries", check)
         return scheme
 
     def solved_schemes(self, state: GameState, *, canonical: bool = True) -> list[tuple[int, Scheme]]:

@@ -131,3 +131,55 @@ def matrix_rank(matrix: np.ndarray, modulus: int = 0) -> int:
     work = np.zeros((side, side), dtype=np.int64)
     masks = np.zeros(side, dtype=np.uint64)
     return int(matrix_rank_kernel(src, rows, cols, int(modulus), work, masks, PRIMES, PRIME_BITS))
+
+
+def _gf_rank_factors(matrix: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """M = C·R over GF(p) with r = rank M columns in C and rows in R: R is the reduced
+    row echelon form's non-zero rows and C the pivot columns of M."""
+    m = np.mod(matrix.astype(np.int64), p)
+    rref = m.copy()
+    pivots: list[int] = []
+    row = 0
+    for col in range(rref.shape[1]):
+        hits = np.flatnonzero(rref[row:, col]) + row if row < rref.shape[0] else np.empty(0, int)
+        if hits.size == 0:
+            continue
+        rref[[row, hits[0]]] = rref[[hits[0], row]]
+        rref[row] = rref[row] * pow(int(rref[row, col]), -1, p) % p
+        others = np.flatnonzero(rref[:, col])
+        others = others[others != row]
+        rref[others] = (rref[others] - np.outer(rref[others, col], rref[row])) % p
+        pivots.append(col)
+        row += 1
+    return m[:, pivots], rref[: len(pivots)]
+
+
+def slice_completion(residual: np.ndarray, modulus: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decomposition behind :func:`rank_upper_bound`, made explicit over Z_p:
+    factors (u, v, w), each (bound, side), whose rank-one terms sum to ``residual``
+    (I, J, K) mod p, taken from the mode with the smallest sum of slice ranks.
+
+    This turns an unfinished game into a complete scheme (its moves plus these terms),
+    the scheme the terminal penalty stands for. Over Z the bound rests on the Smith
+    normal form, which is not built here: ``modulus`` must be a prime.
+    """
+    if modulus < 2:
+        raise ValueError("slice_completion works over Z_p (a prime modulus)")
+    res = np.mod(np.asarray(residual, dtype=np.int64), modulus)
+    sums = mode_slice_rank_sums(res, modulus=modulus)
+    mode = int(np.argmin(sums))
+    moved = np.moveaxis(res, mode, 0)  # slices along axis 0; the other two keep their order
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for a in range(moved.shape[0]):
+        cols, rows = _gf_rank_factors(moved[a], modulus)
+        for i in range(rows.shape[0]):
+            unit = np.zeros(moved.shape[0], dtype=np.int64)
+            unit[a] = 1
+            factors = [unit, cols[:, i], rows[i]]
+            # back to (u, v, w): axis 0 of `moved` is the residual's axis `mode`
+            order = [1, 2]
+            order.insert(mode, 0)
+            for axis in range(3):
+                parts[axis].append(factors[order[axis]])
+    sizes = res.shape
+    return tuple(np.array(parts[axis], dtype=np.int64).reshape(-1, sizes[axis]) for axis in range(3))

@@ -118,6 +118,9 @@ class DiscoverResult:
     best_scheme: Scheme | None = None
     stored: list[int] = field(default_factory=list)  # catalogue ids of the schemes found
     new_in_catalog: int = 0
+    # unsolved games over Z_p completed by the slice decomposition of their residual
+    # (agent moves + an algebraic tail; reported apart from the agent-alone results)
+    best_completed_rank: int | None = None
 
     def count_at_most(self, rank: int) -> int:
         return sum(c for r, c in self.rank_counts.items() if r <= rank)
@@ -128,7 +131,8 @@ class DiscoverResult:
                 "rank_counts": {str(k): v for k, v in sorted(self.rank_counts.items())},
                 "seconds": round(self.seconds, 3), "simulations": self.simulations,
                 "samples": self.samples, "catalog_ids": sorted(set(self.stored)),
-                "new_in_catalog": self.new_in_catalog}
+                "new_in_catalog": self.new_in_catalog,
+                "best_completed_rank": self.best_completed_rank}
 
 
 def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 32,
@@ -154,6 +158,7 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
     best: Scheme | None = None
     stored: list[int] = []
     new = 0
+    completed: int | None = None
     round_ = 0
     while played < episodes:
         if time_limit_s is not None and time.perf_counter() - start >= time_limit_s:
@@ -167,6 +172,8 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
         results = play_episode(env, target, ring, basis_list, evaluator=evaluator, config=config,
                                rng=rng, batch=n)
         for g, r in enumerate(results):
+            if r.completed is not None and (completed is None or r.completed.rank < completed):
+                completed = r.completed.rank
             if r.scheme is None:
                 continue
             solved += 1
@@ -187,4 +194,4 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
     return DiscoverResult(target.name, str(ring), played, solved, best_rank,
                           counts.get(best_rank, 0) if best_rank is not None else 0, dict(counts),
                           time.perf_counter() - start, config.num_simulations, config.num_samples,
-                          best, stored, new)
+                          best, stored, new, completed)

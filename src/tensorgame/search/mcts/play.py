@@ -36,7 +36,9 @@ class EpisodeResult:
     played; ``rewards`` (T,); ``returns_to_go`` (T,): Σ of rewards from step t on, the
     value target; ``root_values`` (T,) float32: the search's value of each root;
     ``total_return``; ``scheme``: the decomposition in the canonical basis, verified,
-    when the residual reached zero (else None).
+    when the residual reached zero (else None); ``completed``: for a game over Z_p
+    that ran out of moves, its moves plus the slice decomposition of the residual
+    (see :meth:`TensorGame.completed_scheme`), verified; else None.
     """
 
     observations: Observation
@@ -51,6 +53,7 @@ class EpisodeResult:
     root_values: np.ndarray
     total_return: int
     scheme: Scheme | None
+    completed: Scheme | None = None
 
     @property
     def num_moves(self) -> int:
@@ -104,6 +107,7 @@ def _finish(env: TensorGame, state: GameState, game: int, rec: _Record, width: i
         root_values=np.asarray(rec.root_values, dtype=np.float32),
         total_return=int(rewards.sum()),
         scheme=env.scheme(state, game) if solved else None,
+        completed=None if solved or not modulus else env.completed_scheme(state, game),
     )
 
 
