@@ -180,3 +180,21 @@ def test_refusals():
     broken = tg.Scheme(broken.target, "Z", broken.u[1:], broken.v[1:], broken.w[1:])
     with pytest.raises(VerificationError):
         walk(broken, ring="ZT", max_flips=10)
+
+
+# --- local descents -----------------------------------------------------------------------
+@pytest.mark.parametrize("ring", ["Z2", "ZT", "Z3"])
+def test_local_descents_leave_the_naive_wide_format(ring):
+    """From the naive <2,5,5> a global walk finds no reduction (module doc of local);
+    neighbourhood walks do, and the result is exact in the search's result ring."""
+    from tensorgame.search.flipgraph.local import descend, neighbourhood
+
+    target = tg.matmul_target(2, 5, 5)
+    start = tg.naive_scheme(target, {"Z2": "Z2", "ZT": "Z", "Z3": "Z3"}[ring])
+    rng = np.random.default_rng(5)
+    part = neighbourhood(start, rng, 12)
+    assert len(part) == 12 and len(set(part.tolist())) == 12
+    better = descend(start, ring, np.random.default_rng(1), 150)
+    assert better.rank < 50 and better.verify().ok
+    if ring == "ZT":
+        assert str(better.ring) == "Z" and max(np.abs(f).max() for f in (better.u, better.v, better.w)) <= 1

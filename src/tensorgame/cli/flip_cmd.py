@@ -266,6 +266,7 @@ def run_flip_discover(
     split: bool = True,
     pool_size: int = 20,
     runners: int = 2,
+    local: int = 8,
 ) -> int:
     """Run a flip-graph discovery and report it; returns the exit status (0, or 130
     after Ctrl-C, once the summary is printed). User mistakes raise TensorGameError."""
@@ -274,7 +275,8 @@ def run_flip_discover(
     check_lengths(target.dims)
     workers = workers or os.cpu_count() or 1
     settings = FlipSettings(strategy=strategy, workers=workers, time_s=seconds, seed=seed, goal=goal,
-                            lift=lift, plateau=plateau, runners_per_worker=runners, pool_size=pool_size)
+                            lift=lift, plateau=plateau, runners_per_worker=runners, pool_size=pool_size,
+                            local_tries=local)
     space = SearchSpace(target, search, symmetric=symmetric, split=split)
     catalog_path = catalog_path or default_catalog_path()
     with Catalog(catalog_path) as catalog:
@@ -322,6 +324,9 @@ FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help="Pool strategy: schemes collected below a level before moving down."),
     click.option("--runners", type=click.IntRange(min=1), default=2, show_default=True,
                  help="Runners strategy: runners per worker process."),
+    click.option("--local", type=click.IntRange(min=0), default=8, show_default=True,
+                 help="Runners strategy: local descents (small neighbourhoods walked alone) per "
+                      "runner restart, within a quarter of the time; 0 turns them off."),
 ]
 
 
