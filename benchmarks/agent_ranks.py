@@ -95,7 +95,8 @@ def curve(path: str, args: argparse.Namespace) -> list[dict]:
             for sims in [int(x) for x in args.curve_sims.split(",")]:
                 res = discover(agent, target, ring, episodes=args.curve_episodes, simulations=sims,
                                samples=args.samples, seed=args.seed, batch=args.batch)
-                row = {"checkpoint": path, "target": target.name, "ring": ring, "simulations": sims,
+                row = {"checkpoint": path, "target": target.name, "naive_rank": target.naive_rank,
+                       "ring": ring, "simulations": sims,
                        "best_rank": res.best_rank, "best_completed_rank": res.best_completed_rank,
                        "solved": res.solved, "episodes": res.episodes,
                        "seconds": round(res.seconds, 2)}
@@ -119,6 +120,10 @@ def plot_curve(rows: list[dict], path: Path) -> None:
             if pts:
                 xs, ys = zip(*sorted(pts))
                 ax.plot(xs, ys, style, marker="o", label=f"{key[0]} over {key[1]}: {what}")
+    for name, naive in sorted({(r["target"], r.get("naive_rank")) for r in rows if r.get("naive_rank")}):
+        ax.axhline(naive, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(f"naive {name}: {naive}", (0.01, naive), xycoords=("axes fraction", "data"),
+                    fontsize=8, color="grey", va="bottom")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("simulations per move")
     ax.set_ylabel("best rank found")
