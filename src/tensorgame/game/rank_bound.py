@@ -169,6 +169,8 @@ def slice_completion(residual: np.ndarray, modulus: int) -> tuple[np.ndarray, np
     sums = mode_slice_rank_sums(res, modulus=modulus)
     mode = int(np.argmin(sums))
     moved = np.moveaxis(res, mode, 0)  # slices along axis 0; the other two keep their order
+    order = [1, 2]  # factor of each of (u, v, w): axis 0 of `moved` is the residual's `mode`
+    order.insert(mode, 0)
     parts: list[list[np.ndarray]] = [[], [], []]
     for a in range(moved.shape[0]):
         cols, rows = _gf_rank_factors(moved[a], modulus)
@@ -176,9 +178,6 @@ def slice_completion(residual: np.ndarray, modulus: int) -> tuple[np.ndarray, np
             unit = np.zeros(moved.shape[0], dtype=np.int64)
             unit[a] = 1
             factors = [unit, cols[:, i], rows[i]]
-            # back to (u, v, w): axis 0 of `moved` is the residual's axis `mode`
-            order = [1, 2]
-            order.insert(mode, 0)
             for axis in range(3):
                 parts[axis].append(factors[order[axis]])
     sizes = res.shape

@@ -170,7 +170,7 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
         basis_list = [None if i == 0 or pool is None else pool[i] for i in ids]
         evaluator = NetworkEvaluator(agent.model, temperature=config.sampling_temperature, seed=batch_seed)
         results = play_episode(env, target, ring, basis_list, evaluator=evaluator, config=config,
-                               rng=rng, batch=n)
+                               rng=rng, batch=n, complete_unsolved=True)
         for g, r in enumerate(results):
             if r.completed is not None and (completed is None or r.completed.rank < completed):
                 completed = r.completed.rank

@@ -29,9 +29,10 @@ up to ``path_max``, since the last ranks need long walks (<4,4,4> at 49); an
 improvement resets a runner's path. A runner's restart first tries ``local_tries``
 local descents (``local``: a small neighbourhood of terms walked as a scheme of its
 own), which is what gets wide formats such as <2,5,5> off the naive scheme at all,
-as long as they have taken at most a quarter of the runner's time. Each restart also multiplies the runner's
-plateau limit by 4, cycling back to the base value past 64×: the best plateau
-length differs per format and per rank.
+as long as they have taken at most a quarter of the runner's time.
+
+Each restart also multiplies the runner's plateau limit by 4, cycling back to the
+base value past 64×: the best plateau length differs per format and per rank.
 
 Walks are plain (``search/flipgraph``) or symmetric (``symmetric``: square formats,
 Z2, orbit-wise moves); a :class:`SearchSpace` hides the difference.

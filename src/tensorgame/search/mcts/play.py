@@ -79,7 +79,8 @@ class _Record:
     root_values: list[float] = field(default_factory=list)
 
 
-def _finish(env: TensorGame, state: GameState, game: int, rec: _Record, width: int) -> EpisodeResult:
+def _finish(env: TensorGame, state: GameState, game: int, rec: _Record, width: int,
+            complete: bool) -> EpisodeResult:
     steps = len(rec.actions)
     side = state.side
     candidates = np.zeros((steps, width, 3, side), dtype=np.int8)
@@ -107,14 +108,16 @@ def _finish(env: TensorGame, state: GameState, game: int, rec: _Record, width: i
         root_values=np.asarray(rec.root_values, dtype=np.float32),
         total_return=int(rewards.sum()),
         scheme=env.scheme(state, game) if solved else None,
-        completed=None if solved or not modulus else env.completed_scheme(state, game),
+        completed=env.completed_scheme(state, game) if complete and modulus and not solved else None,
     )
 
 
 def play_games(env: TensorGame, state: GameState, evaluator: Evaluator, config: MCTSConfig,
-               rng: np.random.Generator, *, reuse_tree: bool = True) -> list[EpisodeResult]:
+               rng: np.random.Generator, *, reuse_tree: bool = True,
+               complete_unsolved: bool = False) -> list[EpisodeResult]:
     """Play every game of ``state`` (left unchanged) to its end, one search per move;
-    returns one result per game, in order."""
+    returns one result per game, in order. ``complete_unsolved`` also builds each
+    unsolved Z_p game's completed scheme (for evaluation; self-play does not need it)."""
     state = state.clone()
     records = [_Record() for _ in range(state.batch_size)]
     active = np.flatnonzero(~state.done)
@@ -141,7 +144,7 @@ def play_games(env: TensorGame, state: GameState, evaluator: Evaluator, config: 
         tree = advance(out.tree, np.where(going, out.chosen, -1)) if reuse_tree and going.any() else None
         active = active[going]
     width = max((len(c) for rec in records for c in rec.candidates), default=0)
-    return [_finish(env, state, g, rec, width) for g, rec in enumerate(records)]
+    return [_finish(env, state, g, rec, width, complete_unsolved) for g, rec in enumerate(records)]
 
 
 def play_episode(env: TensorGame,
@@ -149,9 +152,11 @@ def play_episode(env: TensorGame,
                  rings: Ring | str | Sequence[Ring | str] = "Z",
                  bases: Basis | None | Sequence[Basis | None] = None, *,
                  evaluator: Evaluator, config: MCTSConfig, rng: np.random.Generator,
-                 batch: int | None = None, reuse_tree: bool = True) -> list[EpisodeResult]:
+                 batch: int | None = None, reuse_tree: bool = True,
+                 complete_unsolved: bool = False) -> list[EpisodeResult]:
     """Start games as :meth:`TensorGame.reset` does (one value or one per game for
     targets, rings and bases; ``batch`` repeats) and play them all together; returns
     one :class:`EpisodeResult` per game (see :func:`play_games`)."""
     state = env.reset(targets, rings, bases, batch=batch)
-    return play_games(env, state, evaluator, config, rng, reuse_tree=reuse_tree)
+    return play_games(env, state, evaluator, config, rng, reuse_tree=reuse_tree,
+                      complete_unsolved=complete_unsolved)
