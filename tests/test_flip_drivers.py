@@ -180,6 +180,23 @@ def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
     assert state["best"]["rank"] == 23 and state["strategy"] == strategy
 
 
+def test_lifted_goal_needs_a_scheme_that_lifts(tmp_path, alphatensor_dir):
+    """With lifting, --goal is a rank over Z: AlphaTensor's mod-2 47 for <4,4,4> is
+    reached from the start but never lifts, so the run ends on time, not on the goal."""
+    from tensorgame.formats import read_schemes
+
+    f2 = {s.target.params: s for s in read_schemes(alphatensor_dir / "factorizations_f2_nopickle.npz")}
+    start = f2[(4, 4, 4)]
+    outcome = run_flip(
+        SearchSpace(start.target, "Z2"),
+        FlipSettings(workers=1, time_s=6, goal=47, seed=0, lift=True, local_tries=0),
+        start, run_dir=tmp_path / "run",
+    )
+    assert outcome.best.rank == 47 and outcome.stopped == "time"
+    assert outcome.lifted is None or outcome.lifted.rank > 47
+    assert outcome.lift_note and "did not lift" in outcome.lift_note
+
+
 # --- the command line -------------------------------------------------------------------------------
 @pytest.fixture
 def run(tmp_path):

@@ -314,7 +314,7 @@ FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
                  help="Walk schemes invariant under the cyclic symmetry (square formats, Z2)."),
     click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
                  help="Checkpoint directory (default: beside the catalogue, per target and ring)."),
-    click.option("--goal", type=click.IntRange(min=1), help="Stop once a scheme of this rank is found."),
+    click.option("--goal", type=click.IntRange(min=1), help="Stop once a scheme of this rank is found (with --ring Z: a lifted one)."),
     click.option("--via", metavar="RING", help="With --ring Z: the ring searched before lifting (Z2, Z3, ZT)."),
     click.option("--plateau", type=click.IntRange(min=1),
                  help="Flips without a rank drop before a plus transition (default per ring)."),

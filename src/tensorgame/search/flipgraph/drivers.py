@@ -194,7 +194,7 @@ class FlipSettings:
     workers: int = 1
     time_s: float = 60.0
     seed: int = 0
-    goal: int | None = None  # stop when a scheme of this rank (search ring) is found
+    goal: int | None = None  # stop at this rank, in the ring asked for (lifted ranks with ``lift``)
     lift: bool = False  # Hensel-lift Z2/Z3 improvements to Z (or Q)
     plateau: int | None = None  # default: per ring and mode (SearchSpace)
     runners_per_worker: int = 2
@@ -374,6 +374,8 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: lis
                     best = r.walker.best()
                     recent.append(best)
                     ctx.send("improved", best)
+                elif settings.lift and r.walker.best_rank == best.rank:
+                    ctx.send("improved", r.walker.best())  # another candidate for the lifter
             else:
                 r.stale += step
                 if r.stale >= r.path:
@@ -514,8 +516,8 @@ class FlipRun:
         """A reported scheme: verified, pooled, and if it is a new best, recorded
         everywhere (catalogue first: it is the durable record)."""
         scheme = self.space.scheme(payload)
-        if self.settings.strategy == "pool":
-            self._pool_add(payload, scheme)
+        if self.settings.strategy == "pool" or (self._lifting and payload.rank <= self.best.rank):
+            self._pool_add(payload, scheme)  # (lifting: the lifter tries the pool's other members)
         if payload.rank >= self.best.rank:
             return
         self.best, self.best_scheme = payload, scheme
@@ -689,8 +691,19 @@ class FlipRun:
             improvements=self.improvements,
         )
 
+    @property
+    def _lifting(self) -> bool:
+        """Whether results are wanted over Z but the walks run mod p."""
+        return self.settings.lift and self.space.result_ring != "Z"
+
     def _goal_reached(self) -> bool:
-        return self.settings.goal is not None and self.best.rank <= self.settings.goal
+        """The goal is a rank in the ring asked for: lifted schemes when lifting."""
+        goal = self.settings.goal
+        if goal is None:
+            return False
+        if self._lifting:
+            return self.lifted is not None and self.lifted.rank <= goal
+        return self.best.rank <= goal
 
     def _start_workers(self) -> None:
         ctx = mp.get_context("spawn")
@@ -714,7 +727,8 @@ class FlipRun:
 
     def _launch_runners(self) -> None:
         s = self.settings
-        goal = s.goal if s.goal is not None else 0
+        # when lifting, walks go on past the goal: a mod-p scheme of that rank may not lift
+        goal = s.goal if s.goal is not None and not self._lifting else 0
         starts = [self.best] * s.runners_per_worker
         for inbox in self.inboxes:
             inbox.put(("runners", starts, list(self.history), self.capacity, s, goal))
