@@ -475,7 +475,7 @@ class FlipRun:
         wants_z = settings.lift or space.result_ring == "Z"
         self.lifted: Scheme | None = start if wants_z and start.ring.name == "Z" else None
         self.lifted_id: int | None = None
-        self.lift_seen: list[Payload] = []
+        self.lift_seen: dict[int, Payload] = {}  # by id(); holding each keeps its id unique
         self.lift_note: str | None = None
         self.lifts_tried = self.lifts_ok = self.lift_rank = 0
         self.pools: dict[int, list[Payload]] = {}
@@ -543,17 +543,17 @@ class FlipRun:
 
     # --- lifting -----------------------------------------------------------------------------
     def _lift_next(self) -> None:
-        """Start lifting an untried scheme of the lowest rank found, if that is below
-        the best lifted rank: the best itself, else other members of its pool (not
-        every mod-2 scheme lifts, so the others are worth a try)."""
+        """Start lifting the lowest-rank untried scheme below the best lifted rank.
+        Not every mod-2 scheme lifts (<4,4,4> at 47 never does), so the candidates are
+        the pooled schemes of every rank below it, lowest first."""
         if self.lift_future is not None or self.lift_pool is None:
             return
-        if self.lifted is not None and self.best.rank >= self.lifted.rank:
-            return
-        for payload in [self.best, *self.pools.get(self.best.rank, [])]:
-            if any(payload is seen for seen in self.lift_seen):
+        ceiling = self.lifted.rank if self.lifted is not None else math.inf
+        candidates = [p for r in sorted(self.pools) if r < ceiling for p in self.pools[r]]
+        for payload in candidates:
+            if id(payload) in self.lift_seen:
                 continue
-            self.lift_seen.append(payload)  # holding it keeps its identity unique
+            self.lift_seen[id(payload)] = payload
             scheme = self.space.scheme(payload)
             size = lift_size(scheme)
             if size > MAX_LIFT_ENTRIES:
