@@ -15,9 +15,11 @@ Strategies (see ``/shared/brief/flipgraph.md``):
   *path limit* of attempts without improving restarts from the global best or (½
   each) one of the last 10 improvements. Runners alternate between two kinds (a
   portfolio, because no single setting suits every format): *adaptive* runners
-  (below) and *steady* ones, which keep the base plateau and a path of 10^7
-  attempts. Steady walks reach <4,4,4> rank 49 in about 1 s of walking where
-  adaptive ones took 3-40 s; adaptive ones are what moves wide formats (<2,5,5>).
+  (below), which follow the best, and *steady* ones, which sample descents: base
+  plateau, plus transitions only, a path of 10^7 attempts, and restarts from the
+  run's start scheme while such fresh descents keep ending near the best rank.
+  Steady runners take <4,4,4> over Z2 to 49 in about 1 s and to 47 (which no walk
+  continued from a 49 reached); adaptive ones are what moves wide formats (<2,5,5>).
 * ``pool`` (flip-cpd, level by level): a pool P_R of distinct schemes (deduplicated
   by canonical hash); a task walks a random member of P_R for at most the path limit
   until the rank drops below R; successes go to the pool of their rank. The search
@@ -93,9 +95,16 @@ _SYMMETRIC_PLATEAU = 1_000
 #: 100 s where 2^15 stayed at 52 after 150 s.
 _PATH_MIN = 1 << 15
 _SYMMETRIC_PATH_MIN = 1 << 20
-#: Path of a steady runner: one long walk at the base plateau, restarted from a recent
-#: improvement only after this many attempts without one.
+#: Path of a steady runner: one long walk at the base plateau, restarted only after
+#: this many attempts without an improvement.
 _STEADY_PATH = 10_000_000
+#: Steady runners restart from the run's start scheme (a fresh descent) as long as
+#: fresh descents end within this many ranks of the best, otherwise with probability
+#: _FRESH_RARELY. Where a descent ends varies: of 105 descents of 4 s from the naive
+#: <4,4,4> over Z2, 3 ended at 47 and most at 49-52, while walks continued from a 49
+#: never went below it (2 core-hours).
+_FRESH_SLACK = 2
+_FRESH_RARELY = 0.25
 #: Largest Jacobian (entries) the lifter builds: it is a dense int64 matrix.
 MAX_LIFT_ENTRIES = 60_000_000
 _STATE_FILE = "state.json"
@@ -342,6 +351,8 @@ class _Runner:
     path: int
     steady: bool = False  # a long-path runner with a fixed plateau (see the module doc)
     stale: int = 0
+    fresh: bool = False  # the current path started from the run's start scheme
+    fresh_pays: bool = True  # the last fresh descent ended within _FRESH_SLACK of the best
 
 
 def _next_plateau(plateau: int, base: int) -> int:
@@ -349,10 +360,11 @@ def _next_plateau(plateau: int, base: int) -> int:
     return plateau * 4 if plateau * 4 <= base * 64 else base
 
 
-def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: list[Payload],
+def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: list[Payload], origin: Payload,
                  history: list[Payload], capacity: int, settings: FlipSettings, goal: int) -> None:
     """Copy-best runners (see the module doc) until stopped or ``goal`` is reached;
-    ``settings`` has its defaults resolved (plateau, path_min)."""
+    ``origin`` is the run's start scheme, ``settings`` has its defaults resolved
+    (plateau, path_min)."""
     rng = np.random.default_rng([seed, ctx.wid])
     plateau = settings.plateau
     runners = [
@@ -360,6 +372,9 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: lis
                 _STEADY_PATH if k % 2 else settings.path_min, steady=k % 2 == 1)
         for k, p in enumerate(starts)
     ]
+    for r in runners:
+        if r.steady:
+            r.walker.split = False  # plus transitions only: splits slowed these descents
     ctx.walkers = [r.walker for r in runners]
     recent = deque(history, maxlen=_HISTORY)
     best = min(recent, key=lambda p: p.rank)
@@ -369,12 +384,10 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: lis
             if msg[0] == "best" and msg[1].rank <= best.rank:
                 best = msg[1]
                 recent.append(best)
-                for r in runners:
-                    if r.walker.best_rank > best.rank and rng.random() < 0.5:
+                for r in runners:  # (steady runners sample descents of their own)
+                    if not r.steady and r.walker.best_rank > best.rank and rng.random() < 0.5:
                         r.walker.reset(best)
-                        r.stale = 0
-                        if not r.steady:
-                            r.path = settings.path_min
+                        r.stale, r.path = 0, settings.path_min
         for r in runners:
             before = r.walker.best_rank
             step = min(settings.round_flips, r.path - r.stale)
@@ -392,9 +405,17 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: lis
             else:
                 r.stale += step
                 if r.stale >= r.path:
-                    start = best if rng.random() < 0.5 else recent[int(rng.integers(len(recent)))]
+                    if r.fresh:
+                        r.fresh_pays = r.walker.best_rank <= best.rank + _FRESH_SLACK
+                    r.fresh = r.steady and rng.random() < (1.0 if r.fresh_pays else _FRESH_RARELY)
+                    if r.fresh:
+                        start = origin
+                    elif rng.random() < 0.5:
+                        start = best
+                    else:
+                        start = recent[int(rng.integers(len(recent)))]
                     local_due = local_s <= _LOCAL_SHARE * (time.perf_counter() - began)
-                    if settings.local_tries and not space.symmetric and not r.steady and local_due:
+                    if settings.local_tries and not space.symmetric and not r.fresh and local_due:
                         t = time.perf_counter()
                         start = _local_phase(space, start, rng, settings.local_tries)
                         local_s += time.perf_counter() - t
@@ -498,6 +519,7 @@ class FlipRun:
         self.path_limit = settings.path_min
         self.capacity = 0
         first = space.payload(start)
+        self.origin = first  # where steady runners start their fresh descents
         self.best, self.best_scheme = first, space.scheme(first)
         self.history: deque[Payload] = deque([first], maxlen=_HISTORY)
         if resume:
@@ -745,7 +767,7 @@ class FlipRun:
         goal = s.goal if s.goal is not None and not self._lifting else 0
         starts = [self.best] * s.runners_per_worker
         for inbox in self.inboxes:
-            inbox.put(("runners", starts, list(self.history), self.capacity, s, goal))
+            inbox.put(("runners", starts, self.origin, list(self.history), self.capacity, s, goal))
 
     def _dispatch(self) -> None:
         """Pool strategy: move down a level when due, and give idle workers a task."""
