@@ -96,7 +96,9 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
         "budget_s": budget, "elapsed_s": outcome.elapsed_s, "flips": outcome.flips,
         "flips_per_s": outcome.flips_per_s,
         "alphatensor": at, "best_known": best,
-        "reaches_alphatensor": None if at is None or rank is None else rank <= at,
+        # over Z only a scheme with integer coefficients counts (a lift may land in Q)
+        "reaches_alphatensor": None if at is None or rank is None else (
+            rank <= at and (ring == "Z2" or str(scheme.ring) == "Z")),
         "trace": trace, "lift_note": outcome.lift_note,
     }
 

@@ -17,7 +17,8 @@ Strategies (see ``/shared/brief/flipgraph.md``):
   portfolio, because no single setting suits every format): *adaptive* runners
   (below), which follow the best, and *steady* ones, which sample descents: base
   plateau, plus transitions only, a path of 10^7 attempts, and restarts from the
-  run's start scheme while such fresh descents keep ending near the best rank.
+  run's start scheme; a steady runner turns adaptive once such fresh descents keep
+  ending far above the best rank.
   Steady runners take <4,4,4> over Z2 to 49 in about 1 s and to 47 (which no walk
   continued from a 49 reached); adaptive ones are what moves wide formats (<2,5,5>).
 * ``pool`` (flip-cpd, level by level): a pool P_R of distinct schemes (deduplicated
@@ -78,6 +79,7 @@ from tensorgame.search.flipgraph.symmetric import (
 )
 from tensorgame.search.lifting import hensel_lift
 from tensorgame.tensors.canonical import canonical_hash
+from tensorgame.tensors.rings import Z
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, target_from_json
 
@@ -98,13 +100,14 @@ _SYMMETRIC_PATH_MIN = 1 << 20
 #: Path of a steady runner: one long walk at the base plateau, restarted only after
 #: this many attempts without an improvement.
 _STEADY_PATH = 10_000_000
-#: Steady runners restart from the run's start scheme (a fresh descent) as long as
-#: fresh descents end within this many ranks of the best, otherwise with probability
-#: _FRESH_RARELY. Where a descent ends varies: of 105 descents of 4 s from the naive
-#: <4,4,4> over Z2, 3 ended at 47 and most at 49-52, while walks continued from a 49
-#: never went below it (2 core-hours).
-_FRESH_SLACK = 2
-_FRESH_RARELY = 0.25
+#: Steady runners restart from the run's start scheme (a fresh descent) until
+#: _FRESH_MISSES descents in a row end more than _FRESH_SLACK ranks above the best;
+#: then they turn adaptive. Where a descent ends varies: of 105 descents of 4 s from
+#: the naive <4,4,4> over Z2, 3 ended at 47 and most at 49-52 (3% above 52), while
+#: walks continued from a 49 never went below it (2 core-hours). On wide formats
+#: (<4,5,5>) descents end far above what adaptive runners reach.
+_FRESH_SLACK = 3
+_FRESH_MISSES = 2
 #: Largest Jacobian (entries) the lifter builds: it is a dense int64 matrix.
 MAX_LIFT_ENTRIES = 60_000_000
 _STATE_FILE = "state.json"
@@ -210,7 +213,7 @@ class FlipSettings:
     workers: int = 1
     time_s: float = 60.0
     seed: int = 0
-    goal: int | None = None  # stop at this rank, in the ring asked for (lifted ranks with ``lift``)
+    goal: int | None = None  # stop at this rank in the ring asked for (with ``lift``: over Z)
     lift: bool = False  # Hensel-lift Z2/Z3 improvements to Z (or Q)
     plateau: int | None = None  # default: per ring and mode (SearchSpace)
     runners_per_worker: int = 2
@@ -352,7 +355,7 @@ class _Runner:
     steady: bool = False  # a long-path runner with a fixed plateau (see the module doc)
     stale: int = 0
     fresh: bool = False  # the current path started from the run's start scheme
-    fresh_pays: bool = True  # the last fresh descent ended within _FRESH_SLACK of the best
+    misses: int = 0  # fresh descents in a row that ended far above the best
 
 
 def _next_plateau(plateau: int, base: int) -> int:
@@ -406,8 +409,10 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, starts: lis
                 r.stale += step
                 if r.stale >= r.path:
                     if r.fresh:
-                        r.fresh_pays = r.walker.best_rank <= best.rank + _FRESH_SLACK
-                    r.fresh = r.steady and rng.random() < (1.0 if r.fresh_pays else _FRESH_RARELY)
+                        r.misses = 0 if r.walker.best_rank <= best.rank + _FRESH_SLACK else r.misses + 1
+                        if r.misses >= _FRESH_MISSES:  # descents no longer pay: follow the best
+                            r.steady, r.walker.split, r.path = False, space.split, settings.path_min
+                    r.fresh = r.steady
                     if r.fresh:
                         start = origin
                     elif rng.random() < 0.5:
@@ -463,6 +468,11 @@ def _run_task(space: SearchSpace, ctx: _WorkerContext, seed: int, task: int, sta
 
 
 # --- lifting (in its own process: it is memory- and CPU-heavy) ------------------------------------
+def _lift_key(scheme: Scheme) -> tuple[int, bool]:
+    """Order of lifted schemes: lower rank first, then Z before Q."""
+    return scheme.rank, scheme.ring != Z
+
+
 def lift_size(scheme: Scheme) -> int:
     """Entries of the Jacobian Hensel lifting builds for this scheme."""
     ni, nj, nk = scheme.target.dims
@@ -512,7 +522,7 @@ class FlipRun:
         self.lifted_id: int | None = None
         self.lift_seen: dict[int, Payload] = {}  # by id(); holding each keeps its id unique
         self.lift_note: str | None = None
-        self.lifts_tried = self.lifts_ok = self.lift_rank = 0
+        self.lifts_tried = self.lifts_ok = self.lift_rank = self.lift_turn = 0
         self.pools: dict[int, list[Payload]] = {}
         self.hashes: dict[int, set[str]] = {}
         self.level_attempts = 0
@@ -579,16 +589,19 @@ class FlipRun:
 
     # --- lifting -----------------------------------------------------------------------------
     def _lift_next(self) -> None:
-        """Start lifting the lowest-rank untried scheme below the best lifted rank.
-        Not every mod-2 scheme lifts (<4,4,4> at 47 never does), so the candidates are
-        the pooled schemes of every rank below it, lowest first."""
+        """Start lifting an untried pooled scheme that would improve the best lifted
+        one (lower rank, or the same rank over Z instead of Q). Not every mod-2 scheme
+        lifts (<4,4,4> at 47 never does), and the deeper a descent went the less
+        likely its schemes lift, so turns alternate between the lowest-rank candidate
+        and the median one (a bisection: lifting the lowest alone starved <4,5,5>)."""
         if self.lift_future is not None or self.lift_pool is None:
             return
-        ceiling = self.lifted.rank if self.lifted is not None else math.inf
-        candidates = [p for r in sorted(self.pools) if r < ceiling for p in self.pools[r]]
+        ceiling = math.inf if self.lifted is None else self.lifted.rank + (self.lifted.ring != Z)
+        candidates = [p for r in sorted(self.pools) if r < ceiling for p in self.pools[r]
+                      if id(p) not in self.lift_seen]
+        if self.lift_turn % 2:
+            candidates = candidates[len(candidates) // 2:]
         for payload in candidates:
-            if id(payload) in self.lift_seen:
-                continue
             self.lift_seen[id(payload)] = payload
             scheme = self.space.scheme(payload)
             size = lift_size(scheme)
@@ -596,6 +609,7 @@ class FlipRun:
                 self.lift_note = f"rank {scheme.rank} not lifted: its Jacobian ({size:,} entries) is too large here"
                 continue
             self.lifts_tried += 1
+            self.lift_turn += 1
             self.lift_rank = scheme.rank
             self.lift_future = self.lift_pool.submit(lift_job, scheme)
             return
@@ -608,7 +622,7 @@ class FlipRun:
         lifted, reason = future.result()
         if lifted is None:
             self.lift_note = f"a rank-{self.lift_rank} scheme did not lift: {reason}"
-        if lifted is not None and (self.lifted is None or lifted.rank < self.lifted.rank):
+        if lifted is not None and (self.lifted is None or _lift_key(lifted) < _lift_key(self.lifted)):
             self.lifts_ok += 1
             self.lifted = lifted
             if self.catalog is not None:
@@ -738,7 +752,7 @@ class FlipRun:
         if goal is None:
             return False
         if self._lifting:
-            return self.lifted is not None and self.lifted.rank <= goal
+            return self.lifted is not None and self.lifted.ring == Z and self.lifted.rank <= goal
         return self.best.rank <= goal
 
     def _start_workers(self) -> None:
