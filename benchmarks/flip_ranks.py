@@ -7,9 +7,8 @@ naive terms, never less than ``--budget``), stopping early at the best known ran
 Reports the best rank, the time to reach it (wall clock from the start of the run,
 worker start-up included) and the flips per second, beside the reference ranks of
 ``shared/brief/targets.csv`` (the AlphaTensor and best-known columns; left out when
-the file is absent). Writes a
-Markdown table to stdout, JSON to ``benchmarks/results/flip_ranks.json`` and a PNG of
-rank against time for <4,4,4>.
+the file is absent). Writes a Markdown table to stdout, JSON to
+``benchmarks/results/flip_ranks.json`` and a PNG of rank against time for <4,4,4>.
 
     python benchmarks/flip_ranks.py [--budget 30] [--scale] [--workers 2] [--rings Z2,Z]
                                     [--formats 3,3,3;4,4,4] [--strategy runners]

@@ -197,6 +197,40 @@ def test_lifted_goal_needs_a_scheme_that_lifts(tmp_path, alphatensor_dir):
     assert outcome.lift_note and "did not lift" in outcome.lift_note
 
 
+def test_lifter_alternates_lowest_and_median_candidates(tmp_path):
+    """The lifter's order (no process is started): the lowest untried rank, then the
+    median of the rest, and so on; only schemes that would beat the lifted best."""
+    from tensorgame.search.flipgraph import search
+    from tensorgame.search.flipgraph.drivers import FlipRun
+
+    target = tg.matmul_target(3, 3, 3)
+    schemes = {r: search(target, ring="Z2", time_limit=20, target_rank=r, seed=1).scheme for r in (26, 25, 24, 23)}
+    assert sorted(s.rank for s in schemes.values()) == [23, 24, 25, 26]
+    space = SearchSpace(target, "Z2")
+    run = FlipRun(space, FlipSettings(lift=True), schemes[26], run_dir=tmp_path / "run")
+    for r in (25, 24, 23):
+        run._pool_add(space.payload(schemes[r]))
+
+    class Recorder:
+        ranks: list[int] = []
+
+        def submit(self, fn, scheme):
+            self.ranks.append(scheme.rank)
+            return None
+
+    run.lift_pool, run.lift_future = Recorder(), None
+    for _ in range(5):
+        run._lift_next()
+    assert Recorder.ranks == [23, 25, 24, 26]  # the fifth call finds nothing left
+    Recorder.ranks.clear()
+    run.lift_seen.clear()
+    run.lifted = hensel_lift(schemes[25]).scheme  # a lifted 25 over Z: only 23 and 24 remain
+    assert run.lifted is not None and str(run.lifted.ring) == "Z"
+    for _ in range(3):
+        run._lift_next()
+    assert sorted(Recorder.ranks) == [23, 24]
+
+
 # --- the command line -------------------------------------------------------------------------------
 @pytest.fixture
 def run(tmp_path):
