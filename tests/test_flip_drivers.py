@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 import tensorgame as tg
 from tensorgame.catalog import Catalog
-from tensorgame.cli.flip_cmd import flip, parse_duration
+from tensorgame.cli.flip_cmd import flip
 from tensorgame.cli.main import cli
 from tensorgame.errors import RingError, TargetError, TensorGameError
 from tensorgame.formats import read_scheme
@@ -291,14 +291,6 @@ def _assert_one_line_error(result) -> None:
 ])
 def test_bad_flip_inputs_are_one_line(run, args):
     _assert_one_line_error(run("flip", *args))
-
-
-def test_parse_duration():
-    assert parse_duration("90") == 90 and parse_duration("10m") == 600
-    assert parse_duration("2h") == 7200 and parse_duration("1h30m") == 5400
-    for bad in ("", "m", "1x", "0", "10 minutes"):
-        with pytest.raises(TensorGameError):
-            parse_duration(bad)
 
 
 def test_resume_after_kill_loses_nothing(run, tmp_path):

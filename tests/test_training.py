@@ -29,7 +29,6 @@ from tensorgame.training.config import (
     game_config,
     load_config,
     network_config,
-    parse_duration,
     rings_of,
     targets_of,
 )
@@ -119,14 +118,6 @@ def test_config_errors_through_the_cli(tmp_path, run):
     broken.write_text("[learner\n")
     assert_user_error(run("train", broken, "--run-dir", tmp_path / "r"))
     assert_user_error(run("train", _write(tmp_path / "ok.json", TINY), "--time", "soon"))
-
-
-def test_durations():
-    assert parse_duration("90") == 90 and parse_duration("30m") == 1800
-    assert parse_duration("1h30m") == 5400 and parse_duration("1.5s") == 1.5
-    for bad in ("", "m", "-3", "3x", "0"):
-        with pytest.raises(ConfigError):
-            parse_duration(bad)
 
 
 # --- data ---------------------------------------------------------------------------------

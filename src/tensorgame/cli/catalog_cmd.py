@@ -18,7 +18,6 @@ from tensorgame.cli.common import (
     print_fields,
     print_table,
     state,
-    target_key,
 )
 from tensorgame.errors import CatalogError, FormatError, VerificationError
 from tensorgame.formats import detect_format, read_schemes, write_scheme
@@ -26,6 +25,7 @@ from tensorgame.formats.json_format import read_json_documents
 from tensorgame.render.text import algorithm_text
 from tensorgame.tensors.rings import Ring, Z
 from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.target_names import target_key
 
 DEFAULT_METHOD = "imported"
 

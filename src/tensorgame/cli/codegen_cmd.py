@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from tensorgame.cli.common import emit_json, json_option, load_scheme_arg, open_catalog, parse_target
+from tensorgame.cli.common import emit_json, json_option, load_scheme_arg, open_catalog
 from tensorgame.codegen import compile_level, write_listing, write_module
 from tensorgame.codegen.bench import bench as run_bench
 from tensorgame.codegen.bench import rank_by_runtime
+from tensorgame.tensors.target_names import parse_target
 
 _TARGETS = click.Choice(["numpy", "torch"])
 _DTYPES = click.Choice(["float32", "float64", "int64"])

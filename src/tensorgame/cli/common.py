@@ -4,8 +4,7 @@ output helpers, so every command reads its inputs and reports in the same way.""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,17 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tensorgame.catalog import Catalog, default_catalog_path
-from tensorgame.errors import CatalogError, RingError, TargetError
+from tensorgame.errors import CatalogError, RingError
 from tensorgame.formats import FORMATS
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
-from tensorgame.tensors.targets import (
-    Target,
-    complex_target,
-    matmul_target,
-    polymul_target,
-    skew_matvec_target,
-)
 from tensorgame.tensors.verify import Verification
 
 
@@ -78,49 +70,6 @@ def open_catalog(*, create: bool) -> Iterator[Catalog]:
         raise CatalogError(f"no catalogue at {path} (store schemes with `tensorgame catalog import`)")
     with Catalog(path) as catalog:
         yield catalog
-
-
-# --- targets ----------------------------------------------------------------------------
-_KINDS: dict[str, tuple[Callable[..., Target], tuple[str, ...]]] = {
-    "matmul": (matmul_target, ("N", "M", "P")),
-    "skew_matvec": (skew_matvec_target, ("N",)),
-    "polymul": (polymul_target, ("N", "M")),
-    "complex": (complex_target, ()),
-}
-TARGET_SYNTAX = "N M P, or a kind and its parameters: skew_matvec N, polymul N M, complex"
-
-
-def _integer(word: str) -> int:
-    try:
-        return int(word)
-    except ValueError:
-        raise TargetError(f"{word!r} is not an integer (a target is {TARGET_SYNTAX})") from None
-
-
-def target_from_words(words: Sequence[str]) -> Target:
-    """``2 3 4`` is <2,3,4>; ``skew_matvec 5``, ``polymul 3 3``, ``complex`` name other maps."""
-    if words and words[0] not in _KINDS and not words[0].lstrip("+-").isdigit():
-        raise TargetError(f"unknown target kind {words[0]!r}: a target is {TARGET_SYNTAX}")
-    kind, params = (words[0], words[1:]) if words and words[0] in _KINDS else ("matmul", words)
-    build, names = _KINDS[kind]
-    if len(params) != len(names):
-        raise TargetError(
-            f"{kind} takes {len(names)} parameter(s) ({' '.join(names) or 'none'}), "
-            f"got {len(params)}: a target is {TARGET_SYNTAX}"
-        )
-    return build(*(_integer(p) for p in params))
-
-
-def parse_target(text: str) -> Target:
-    """One-word form of a target: ``2,2,2``, ``2x2x2``, ``<2,2,2>``, ``skew_matvec:4``."""
-    words = re.split(r"[\s,:]+|(?<=\d)x(?=\d)", text.strip().strip("<>"))
-    return target_from_words([w for w in words if w])
-
-
-def target_key(text: str) -> str:
-    """Catalogue key of a target given as for :func:`parse_target`, or a stored key
-    (a user tensor's ``tensor:<digest>`` cannot be rebuilt from its key)."""
-    return text if text.startswith("tensor:") else parse_target(text).key
 
 
 # --- reporting --------------------------------------------------------------------------

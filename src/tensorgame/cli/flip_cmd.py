@@ -10,7 +10,6 @@ after Ctrl-C or ``kill -9``.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,110 +21,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from tensorgame.catalog import Catalog, default_catalog_path
-from tensorgame.cli.common import CliState, emit_json, json_option, target_from_words
-from tensorgame.errors import RingError, TargetError, TensorGameError
-from tensorgame.formats import read_scheme
-from tensorgame.search.flipgraph.drivers import (
-    STRATEGIES,
-    FlipOutcome,
-    FlipRun,
-    FlipSettings,
-    Progress,
-    SearchSpace,
-)
-from tensorgame.search.flipgraph.packing import check_lengths, search_ring
-from tensorgame.tensors.meta import adapt, product
-from tensorgame.tensors.scheme import Scheme, naive_scheme
-from tensorgame.tensors.targets import Target, load_target_file, matmul_target
+from tensorgame.cli.common import CliState, emit_json, json_option
+from tensorgame.errors import TargetError
+from tensorgame.search.flipgraph.drivers import STRATEGIES, FlipOutcome, FlipRun, Progress
+from tensorgame.search.flipgraph.session import START_SYNTAX, flip_rings, flip_search
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.target_names import resolve_target, target_from_words
+from tensorgame.tensors.targets import Target
 
 #: Exit status after Ctrl-C (as the command group's policy).
 INTERRUPTED = 130
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-_START_SYNTAX = "naive, best, FILE, catalog:ID or meta:SOURCE[*SOURCE] (SOURCE: N,M,P | catalog:ID | FILE)"
-
-
-# --- parsing --------------------------------------------------------------------------------
-def parse_duration(text: str | float) -> float:
-    """Seconds from ``90``, ``90s``, ``10m``, ``2h`` or ``1h30m``."""
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", text.strip().lower())
-        joined = "".join(f"{a}{b}" for a, b in parts)
-        if not parts or joined != re.sub(r"\s+", "", text.strip().lower()):
-            raise TensorGameError(f"--time: {text!r} is not a duration (use seconds, or 90s, 10m, 2h, 1h30m)")
-        seconds = sum(float(a) * _UNITS[b] for a, b in parts)
-    if not seconds > 0 or seconds == float("inf"):
-        raise TensorGameError(f"--time must be positive, got {text!r}")
-    return seconds
-
-
-def parse_flip_ring(ring: Any, via: str | None = None) -> tuple[str, bool]:
-    """(search ring, lift?) for ``--ring``: Z2, Z3, ZT search in that ring; Z (or Q)
-    searches in ``via`` (default Z2) and Hensel-lifts the improvements."""
-    text = str(ring).strip().upper()
-    if text in ("Z", "Q"):
-        return search_ring(via or "Z2"), search_ring(via or "Z2") != "ZT"
-    if via is not None:
-        raise RingError("--via only applies to --ring Z (search in one ring, lift to the integers)")
-    try:
-        return search_ring(text), False
-    except RingError:
-        raise RingError(f"unknown ring {ring!r} for flip: use Z2, Z3, ZT (ternary) or Z (search and lift)") from None
-
-
-def _run_slug(space: SearchSpace, strategy: str, lift: bool) -> str:
-    key = re.sub(r"[^A-Za-z0-9]+", "_", space.target.key).strip("_")
-    return f"{key}-{space.ring}{'-sym' if space.symmetric else ''}{'-lift' if lift else ''}-{strategy}"
-
-
-def _catalog_scheme(catalog: Catalog, spec: str) -> Scheme:
-    try:
-        entry_id = int(spec.split(":", 1)[1])
-    except ValueError:
-        raise TensorGameError(f"{spec!r}: a catalogue reference is catalog:ID with an integer id") from None
-    return catalog.get(entry_id).scheme
-
-
-def _best_or_naive(catalog: Catalog, target: Target, ring: str) -> Scheme:
-    entry = catalog.best(target, ring)
-    return entry.scheme if entry is not None and entry.scheme.denominators is None else naive_scheme(target)
-
-
-def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
-    """One meta source: ``N,M,P`` (the catalogue's best valid in ``ring``, else
-    naive), ``catalog:ID`` or a scheme file."""
-    if spec.startswith("catalog:"):
-        return _catalog_scheme(catalog, spec)
-    if re.fullmatch(r"\d+,\d+,\d+", spec):
-        return _best_or_naive(catalog, matmul_target(*(int(x) for x in spec.split(","))), ring)
-    return read_scheme(spec)
-
-
-def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str) -> Scheme:
-    """The start scheme named by ``--start`` (see :data:`_START_SYNTAX`); ``ring`` is
-    the ring results must hold in (Z2, Z3 or Z), used to pick catalogue entries."""
-    spec = (spec or "naive").strip()
-    if spec == "naive":
-        return naive_scheme(target)
-    if spec == "best":
-        return _best_or_naive(catalog, target, ring)
-    if spec.startswith("meta:"):
-        if not target.is_matmul:
-            raise TargetError("meta: starts need a matrix multiplication target")
-        parts = [_source_scheme(s.strip(), catalog, ring) for s in spec[5:].split("*")]
-        if len(parts) > 2:
-            raise TensorGameError(f"--start {spec}: at most two sources (a product A*B)")
-        scheme = product(*parts) if len(parts) == 2 else parts[0]
-        return adapt(scheme, target.params)
-    scheme = _catalog_scheme(catalog, spec) if spec.startswith("catalog:") else read_scheme(spec)
-    if scheme.target.key != target.key:
-        raise TensorGameError(
-            f"--start {spec} is a scheme for {scheme.target.name}, not {target.name} "
-            f"(use --start meta:{spec} to adapt it)"
-        )
-    return scheme
 
 
 # --- display --------------------------------------------------------------------------------
@@ -238,68 +143,34 @@ def _print_summary(outcome: FlipOutcome, out: Path | None, lift: bool) -> None:
             click.echo(f"  note: {outcome.lift_note}")
     if out is not None:
         click.echo(f"wrote {out}")
+    session = "this session: " if outcome.resumed else ""
+    totals = (f"; all sessions: {outcome.total_elapsed_s:.1f} s, {outcome.total_flips:,} flips"
+              if outcome.resumed else "")
     click.echo(
-        f"stopped ({outcome.stopped}) after {outcome.elapsed_s:.1f} s, {outcome.flips:,} flips "
-        f"({outcome.flips_per_s / 1e6:.2f} M/s); run state in {outcome.run_dir} (continue with --resume)"
+        f"stopped ({outcome.stopped}); {session}{outcome.elapsed_s:.1f} s, {outcome.flips:,} flips "
+        f"({outcome.flips_per_s / 1e6:.2f} M/s){totals}"
     )
+    click.echo(f"run state in {outcome.run_dir} (continue with --resume)")
 
 
 # --- the shared entry point -----------------------------------------------------------------------
-def run_flip_discover(
-    target: Target,
-    *,
-    ring: Any = "Z2",
-    time_s: float | str = 60.0,
-    workers: int | None = None,
-    out: Path | None = None,
-    resume: bool = False,
-    start: str | None = None,
-    strategy: str = "runners",
-    seed: int = 0,
-    as_json: bool = False,
-    catalog_path: Path | None = None,
-    symmetric: bool = False,
-    run_dir: Path | None = None,
-    goal: int | None = None,
-    via: str | None = None,
-    plateau: int | None = None,
-    split: bool = True,
-    pool_size: int = 20,
-    runners: int = 2,
-    local: int = 8,
-) -> int:
-    """Run a flip-graph discovery and report it; returns the exit status (0, or 130
-    after Ctrl-C, once the summary is printed). User mistakes raise TensorGameError."""
-    search, lift = parse_flip_ring(ring, via)
-    seconds = parse_duration(time_s)
-    check_lengths(target.dims)
-    workers = workers or os.cpu_count() or 1
-    settings = FlipSettings(strategy=strategy, workers=workers, time_s=seconds, seed=seed, goal=goal,
-                            lift=lift, plateau=plateau, runners_per_worker=runners, pool_size=pool_size,
-                            local_tries=local)
-    space = SearchSpace(target, search, symmetric=symmetric, split=split)
-    catalog_path = catalog_path or default_catalog_path()
-    with Catalog(catalog_path) as catalog:
-        start_scheme = resolve_start(start, target, catalog, "Z" if lift or search == "ZT" else space.result_ring)
-        run_dir = run_dir or catalog_path.parent / "flip-runs" / _run_slug(space, strategy, lift)
-        mode = f"{strategy}{', symmetric' if symmetric else ''}, {workers} worker{'s' * (workers > 1)}"
-        title = f"flip {target.name} over {search}{' -> lifted to Z' if lift else ''} ({mode})"
-        interrupted = False
-        with _Reporter(title, as_json) as reporter:
-            session = FlipRun(space, settings, start_scheme, run_dir=run_dir, catalog=catalog, out=out,
-                              resume=resume, on_progress=reporter)
-            if resume:
-                reporter.resumed(session)
-            try:
-                outcome = session.run()
-            except KeyboardInterrupt:
-                interrupted = True
-                outcome = session.outcome
+def run_flip_discover(target: Target, *, as_json: bool = False, catalog_path: Path | None = None,
+                      out: Path | None = None, **settings: Any) -> int:
+    """Run :func:`flip_search` with a live display and print its summary; returns the
+    exit status (0, or 130 after Ctrl-C once the summary is printed)."""
+    search, lift = flip_rings(settings.get("ring", "Z2"), settings.get("via"))
+    workers = settings.get("workers") or os.cpu_count() or 1
+    mode = f"{settings.get('strategy', 'runners')}{', symmetric' if settings.get('symmetric') else ''}, " \
+           f"{workers} worker{'s' * (workers > 1)}"
+    title = f"flip {target.name} over {search}{' -> lifted to Z' if lift else ''} ({mode})"
+    with _Reporter(title, as_json) as reporter:
+        outcome = flip_search(target, catalog=catalog_path, out=out, on_progress=reporter,
+                              on_start=reporter.resumed if settings.get("resume") else None, **settings)
     if as_json:
         emit_json(_summary(outcome, workers, out))
     else:
         _print_summary(outcome, out, lift)
-    if interrupted:
+    if outcome.stopped == "interrupted":
         click.echo("interrupted", err=True)
         return INTERRUPTED
     return 0
@@ -307,7 +178,7 @@ def run_flip_discover(
 
 # --- options and the standalone command ------------------------------------------------------------
 FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-    click.option("--start", metavar="SPEC", help=f"Start scheme: {_START_SYNTAX}. Default: naive."),
+    click.option("--start", metavar="SPEC", help=f"Start scheme: {START_SYNTAX}. Default: naive."),
     click.option("--strategy", type=click.Choice(STRATEGIES), default="runners", show_default=True,
                  help="Copy-best runners (tfg) or level-by-level pools (flip-cpd)."),
     click.option("--symmetric", is_flag=True,
@@ -344,12 +215,13 @@ def _catalog_from_context() -> Path | None:
 
 @click.command()
 @click.argument("words", nargs=-1, metavar="[N M P | KIND PARAMS...]")
-@click.option("--target", "target_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="A user tensor (.npy or JSON) instead of N M P.")
+@click.option("--target", "target_spec", metavar="TARGET",
+              help="The target as one word (4,4,4, polymul:3,3) or a tensor file (.npy or JSON), "
+                   "instead of N M P.")
 @click.option("--ring", default="Z2", show_default=True, metavar="Z2|Z3|ZT|Z",
               help="Search ring; Z searches mod 2 (see --via) and lifts every improvement.")
-@click.option("--time", "time_s", default="60", show_default=True, metavar="DURATION",
-              help="Time budget: seconds, or 90s, 10m, 2h.")
+@click.option("--time", default="60", show_default=True, metavar="DURATION",
+              help="Time budget: seconds, or 90s, 10m, 2h, 1h30m, 1d.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: every core).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep the best scheme in this file (format from the extension).")
@@ -358,7 +230,7 @@ def _catalog_from_context() -> Path | None:
 @flip_options
 @json_option
 @click.pass_context
-def flip(ctx: click.Context, words: tuple[str, ...], target_file: Path | None, ring: str, time_s: str,
+def flip(ctx: click.Context, words: tuple[str, ...], target_spec: str | None, ring: str, time: str,
          workers: int | None, out: Path | None, resume: bool, seed: int, as_json: bool,
          **options: Any) -> None:
     """Search for low-rank schemes with the flip graph on every core, e.g.
@@ -367,12 +239,10 @@ def flip(ctx: click.Context, words: tuple[str, ...], target_file: Path | None, r
     Every improvement is verified, stored in the catalogue (method "flip") and written
     to --out at once; the run is checkpointed so that --resume continues it.
     """
-    if target_file is not None and words:
-        raise TargetError("give either N M P (or a kind) or --target FILE, not both")
-    if target_file is None and not words:
-        raise TargetError("name a target: N M P, skew_matvec N, polymul N M, or --target FILE")
-    target = load_target_file(target_file) if target_file is not None else target_from_words(list(words))
-    code = run_flip_discover(target, ring=ring, time_s=time_s, workers=workers, out=out, resume=resume,
+    if target_spec is not None and words:
+        raise TargetError("give either N M P (or a kind) or --target, not both")
+    target = resolve_target(target_spec) if target_spec is not None else target_from_words(words)
+    code = run_flip_discover(target, ring=ring, time=time, workers=workers, out=out, resume=resume,
                              seed=seed, as_json=as_json, catalog_path=_catalog_from_context(), **options)
     sys.stdout.flush()
     ctx.exit(code)

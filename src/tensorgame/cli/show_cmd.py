@@ -15,8 +15,8 @@ from tensorgame.cli.common import (
     format_option,
     json_option,
     open_catalog,
-    parse_target,
 )
+from tensorgame.tensors.target_names import parse_target
 from tensorgame.formats import read_schemes
 from tensorgame.render import algorithm_text, plot_factors
 from tensorgame.tensors.rings import Ring

@@ -10,14 +10,13 @@ import click
 import numpy as np
 
 from tensorgame.cli.common import (
-    TARGET_SYNTAX,
     emit_json,
     json_option,
     open_catalog,
     print_fields,
     state,
-    target_from_words,
 )
+from tensorgame.tensors.target_names import TARGET_SYNTAX, target_from_words
 from tensorgame.errors import TargetError
 from tensorgame.tensors.targets import Target, known_ranks, load_target_file
 

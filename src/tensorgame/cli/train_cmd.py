@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from tensorgame.api import train as train_api
 from tensorgame.cli.common import emit_json, json_option, state
-from tensorgame.training.config import load_config, parse_duration
 
 
 @click.command()
@@ -34,20 +34,12 @@ def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume:
     checkpoint (exit 130 after Ctrl-C); --resume continues it, also after a kill -9.
     Plot the metrics with `tensorgame report RUN_DIR`.
     """
-    from tensorgame.training.run import Trainer
-
     if config is None and not resume:
         raise click.UsageError("give a CONFIG file (or --resume with --run-dir)")
     if resume and run_dir is None:
         raise click.UsageError("--resume needs --run-dir")
-    cfg = load_config(config) if config is not None else None
-    if run_dir is None:
-        run_dir = Path("runs") / (config.stem if config is not None else "run")
-    seconds = parse_duration(time_limit) if time_limit is not None else None
-    trainer = Trainer(cfg, run_dir, catalog_path=state().catalog, resume=resume,
-                      ray_address=ray_address, time_limit_s=seconds, quiet=quiet or as_json,
-                      config_source=str(config) if config is not None else None)
-    summary = trainer.run()
+    summary = train_api(config, run_dir=run_dir, resume=resume, time=time_limit, ray=ray_address,
+                        catalog=state().catalog, quiet=quiet or as_json)
     doc = {"run_id": summary.run_id, "run_dir": str(summary.run_dir), "step": summary.step,
            "elapsed_s": round(summary.elapsed_s, 1), "session_s": round(summary.session_s, 1),
            "games": summary.games, "found": summary.found, "best": summary.best,

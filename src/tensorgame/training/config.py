@@ -242,7 +242,7 @@ def _need(ok: bool, where: str, what: str, value: Any) -> None:
 def _validate(cfg: TrainConfig) -> None:
     """Ranges and cross-field rules; targets, rings and the network are checked by
     building them (their own one-line errors, prefixed with the key)."""
-    from tensorgame.cli.common import parse_target
+    from tensorgame.tensors.target_names import parse_target
     from tensorgame.tensors.rings import parse_ring
 
     g, n, le, a, r = cfg.game, cfg.network, cfg.learner, cfg.actors, cfg.run
@@ -337,7 +337,7 @@ def load_config(path: str | Path) -> TrainConfig:
 # --- derived objects --------------------------------------------------------------------
 def targets_of(cfg: TrainConfig) -> list[Any]:
     """The :class:`~tensorgame.tensors.targets.Target` objects of [game].targets."""
-    from tensorgame.cli.common import parse_target
+    from tensorgame.tensors.target_names import parse_target
 
     return [parse_target(t) for t in cfg.game.targets]
 
@@ -350,7 +350,7 @@ def rings_of(cfg: TrainConfig) -> list[Any]:
 
 def game_config(cfg: TrainConfig) -> Any:
     """The :class:`~tensorgame.game.GameConfig` the run plays (side resolved)."""
-    from tensorgame.cli.common import parse_target
+    from tensorgame.tensors.target_names import parse_target
     from tensorgame.game import GameConfig
 
     g = cfg.game
@@ -371,30 +371,3 @@ def mcts_config(cfg: TrainConfig, *, evaluation: bool = False) -> MCTSConfig:
     if evaluation:
         return replace(cfg.mcts, dirichlet_fraction=0.0, temperature=0.0)
     return cfg.mcts
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``30m``, ``1.5h``, ``1h30m`` -> seconds (ConfigError otherwise)."""
-    s = str(text).strip().lower()
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    total, number, seen = 0.0, "", False
-    for ch in s:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            try:
-                total += float(number) * units[ch]
-            except ValueError:
-                raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)") from None
-            number, seen = "", True
-        else:
-            raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)")
-    if number:
-        try:
-            total += float(number)
-        except ValueError:
-            raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)") from None
-        seen = True
-    if not seen or not math.isfinite(total) or total <= 0:
-        raise ConfigError(f"bad duration {text!r} (use e.g. 90s, 30m, 1h)")
-    return total

@@ -534,6 +534,11 @@ class FlipRun:
         self.history: deque[Payload] = deque([first], maxlen=_HISTORY)
         if resume:
             self._load_checkpoint()
+        elif self._state_path().exists():
+            raise TensorGameError(
+                f"{self.run_dir} holds a saved run; continue it with --resume (resume=True) "
+                "or choose another run directory (a run's state is never overwritten)"
+            )
         self.capacity = max(self.capacity, self.best.rank, *(p.rank for p in self.history))
         self.level = self.best.rank
         self._pool_add(self.best)

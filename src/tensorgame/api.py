@@ -1,0 +1,273 @@
+"""The verbs of the ``tensorgame`` command, as functions a researcher can script.
+
+Each takes what the command line takes (targets as :class:`Target`, names like
+``"4,4,4"`` or tensor files; durations as seconds or ``"10m"``; rings as names or
+:class:`Ring`), returns a result object instead of printing, and accepts a progress
+callback where the work takes time. The CLI commands are thin calls of these; see
+``docs/api.md`` for a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tensorgame.catalog import Catalog, default_catalog_path
+from tensorgame.durations import parse_duration
+from tensorgame.errors import TensorGameError
+from tensorgame.formats import read_scheme
+from tensorgame.tensors.rings import Ring, parse_ring
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.target_names import resolve_target
+from tensorgame.tensors.targets import Target
+from tensorgame.tensors.verify import Verification
+
+if TYPE_CHECKING:
+    from tensorgame.search.flipgraph.drivers import FlipOutcome, Progress
+    from tensorgame.search.lifting import LiftResult
+    from tensorgame.training.run import RunSummary
+
+#: The ring searches use unless told otherwise (``flip`` and ``discover`` alike):
+#: mod 2, the fastest to search; ask for ``"Z"`` for schemes valid over every ring.
+DEFAULT_RING = "Z2"
+
+SchemeLike = Scheme | str | Path | int
+TargetLike = Target | str | Path
+
+
+def target(spec: TargetLike) -> Target:
+    """A target from a name (``"4,4,4"``, ``"polymul:3,3"``) or a tensor file."""
+    return resolve_target(spec)
+
+
+def scheme(spec: SchemeLike, *, catalog: str | Path | None = None) -> Scheme:
+    """A verified scheme: a :class:`Scheme` as is, a file holding exactly one scheme,
+    or the integer id of a catalogue entry (verified exactly on reading)."""
+    if isinstance(spec, Scheme):
+        return spec
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
+        with open_catalog(catalog, create=False) as opened:
+            return opened.get(int(spec)).scheme
+    return read_scheme(spec)
+
+
+def verify(spec: SchemeLike, ring: str | Ring | None = None) -> Verification:
+    """Exact check of the Brent equations in ``ring`` (default: the scheme's own); the
+    scheme is read without the reader's own check, so a wrong one is reported, not refused."""
+    loaded = spec if isinstance(spec, Scheme) else read_scheme(spec, ring=ring, verify=False)
+    return loaded.verify(None if ring is None else parse_ring(ring))
+
+
+def open_catalog(path: str | Path | None = None, *, create: bool = True) -> Catalog:
+    """The scheme catalogue at ``path`` (default: ``$TENSORGAME_CATALOG``, else the user
+    data directory); ``create=False`` refuses to make a new file. Use it as a context
+    manager."""
+    path = Path(path).expanduser() if path is not None else default_catalog_path()
+    if not create and not path.exists():
+        from tensorgame.errors import CatalogError
+
+        raise CatalogError(f"no catalogue at {path} (store schemes with `tensorgame catalog import`)")
+    return Catalog(path)
+
+
+def flip(
+    target_spec: TargetLike,
+    *,
+    ring: str | Ring = DEFAULT_RING,
+    time: str | float = 60.0,
+    catalog: str | Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    **options: Any,
+) -> FlipOutcome:
+    """Flip-graph search for ``target_spec`` over ``ring`` (Z2, Z3, ZT, or Z: search mod 2
+    and lift) for ``time``; every improvement is verified and stored in ``catalog``.
+    ``options`` are those of ``tensorgame flip`` (``goal``, ``workers``, ``start``,
+    ``seed``, ``out``, ``resume``, ``run_dir``, ``strategy``, ``symmetric``, ``via``, ...);
+    see :func:`tensorgame.search.flipgraph.session.flip_search`."""
+    from tensorgame.search.flipgraph.session import flip_search
+
+    return flip_search(resolve_target(target_spec), ring=ring, time=time, catalog=catalog,
+                       on_progress=on_progress, **options)
+
+
+@dataclass(frozen=True)
+class LiftOutcome:
+    """Lifting of one scheme: the result (scheme over Z or Q, or why not) and where the
+    lifted scheme was stored."""
+
+    source: Scheme
+    result: LiftResult
+    catalog_id: int | None = None
+    new_in_catalog: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+def lift(spec: SchemeLike, *, attempts: int = 4, seed: int = 0, catalog: str | Path | None = None,
+         store: bool = True, source: str | None = None) -> LiftOutcome:
+    """Hensel-lift a mod-p scheme to Z (or Q by rational reconstruction); the lifted
+    scheme is verified exactly and, with ``store``, kept in the catalogue with
+    ``source`` (default: the file's name) as its provenance."""
+    from tensorgame.search.lifting import hensel_lift
+
+    source = scheme(spec, catalog=catalog)
+    result = hensel_lift(source, attempts=attempts, seed=seed)
+    if not (store and result.ok):
+        return LiftOutcome(source, result)
+    with open_catalog(catalog) as opened:
+        added = opened.add(result.scheme, method="lift", seed=seed,
+                           source=source or (Path(spec).name if isinstance(spec, (str, Path)) else None))
+    return LiftOutcome(source, result, added.id, added.inserted)
+
+
+@dataclass
+class DiscoverOutcome:
+    """What every discovery method reports: best rank and scheme, attempts and
+    successes, the time, and the catalogue ids of what was stored; ``details`` holds
+    the method's own figures."""
+
+    method: str
+    target: Target
+    ring: Ring
+    attempts: int
+    solved: int
+    best_rank: int | None
+    best_count: int
+    seconds: float
+    best_scheme: Scheme | None
+    catalog_ids: list[int] = field(default_factory=list)
+    new_in_catalog: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def discover(
+    target_spec: TargetLike,
+    *,
+    method: str = "agent",
+    ring: str | Ring = DEFAULT_RING,
+    checkpoint: str | Path | None = None,
+    time: str | float | None = None,
+    episodes: int = 64,
+    simulations: int | None = None,
+    samples: int | None = None,
+    batch: int = 16,
+    bases: int = 0,
+    seed: int = 0,
+    catalog: str | Path | None = None,
+    store: bool = True,
+    on_progress: Callable[[Any], None] | None = None,
+    **flip_options: Any,
+) -> DiscoverOutcome:
+    """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
+    trained network + MCTS from ``checkpoint``) or ``"flip"`` (flip-graph search; the
+    extra options are :func:`flip`'s). Every scheme found is verified and, with
+    ``store``, kept in the catalogue."""
+    goal = resolve_target(target_spec)
+    seconds = None if time is None else parse_duration(time)
+    if method == "flip":
+        outcome = flip(goal, ring=ring, time=seconds or 60.0, catalog=catalog, on_progress=on_progress,
+                       seed=seed, **flip_options)
+        best = outcome.lifted if outcome.lifted is not None and str(parse_ring(ring)) in ("Z", "Q") \
+            else outcome.best
+        ids = [i for i in (outcome.best_catalog_id, outcome.lifted_catalog_id) if i is not None]
+        return DiscoverOutcome("flip", goal, best.ring, 1, 1, best.rank, 1, outcome.elapsed_s, best,
+                               ids, len([i for i in outcome.improvements if i.get("catalog_id") is not None]),
+                               {"flips": outcome.flips, "stopped": outcome.stopped,
+                                "run_dir": str(outcome.run_dir)})
+    if method != "agent":
+        raise TensorGameError(f"unknown discovery method {method!r}: use agent or flip")
+    if flip_options:
+        raise TensorGameError(f"options {', '.join(sorted(flip_options))} apply to method flip only")
+    if checkpoint is None:
+        raise TensorGameError("method agent needs a checkpoint (a training run's checkpoints/latest.pt)")
+    from contextlib import nullcontext
+
+    from tensorgame.training.agent import discover as agent_discover
+    from tensorgame.training.agent import load_agent
+
+    agent = load_agent(checkpoint)
+    ring = parse_ring(ring)
+    with (open_catalog(catalog) if store else nullcontext()) as opened:
+        res = agent_discover(agent, goal, ring, episodes=episodes, simulations=simulations, samples=samples,
+                             time_limit_s=seconds, seed=seed, batch=batch, bases=bases, catalog=opened)
+    return DiscoverOutcome(
+        "agent", goal, ring, res.episodes, res.solved, res.best_rank, res.best_count, res.seconds,
+        res.best_scheme, sorted(set(res.stored)), res.new_in_catalog,
+        {"rank_counts": {str(k): v for k, v in sorted(res.rank_counts.items())},
+         "simulations": res.simulations, "samples": res.samples, "checkpoint": str(checkpoint),
+         "checkpoint_step": agent.step, "best_completed_rank": res.best_completed_rank})
+
+
+def train(
+    config: str | Path | None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    time: str | float | None = None,
+    ray: str | None = None,
+    catalog: str | Path | None = None,
+    quiet: bool = True,
+) -> RunSummary:
+    """Train the agent on the targets of ``config`` (TOML or JSON) in ``run_dir``
+    (default ``runs/<config name>``); ``resume`` continues that run. Every scheme the
+    agent finds is verified and stored. Progress goes to the run's metrics.jsonl and
+    TensorBoard logs (and to the console unless ``quiet``)."""
+    from tensorgame.training.config import load_config
+    from tensorgame.training.run import Trainer
+
+    if config is None and not resume:
+        raise TensorGameError("give a config file (or resume a run in run_dir)")
+    if resume and run_dir is None:
+        raise TensorGameError("resuming needs the run directory")
+    cfg = load_config(config) if config is not None else None
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(str(config)).stem
+    trainer = Trainer(cfg, run_dir, catalog_path=Path(catalog) if catalog is not None else default_catalog_path(),
+                      resume=resume, ray_address=ray, time_limit_s=None if time is None else parse_duration(time),
+                      quiet=quiet, config_source=None if config is None else str(config))
+    return trainer.run()
+
+
+@dataclass(frozen=True)
+class CodegenOutcome:
+    """A generated module: where it was written, its backend and levels, and per scheme
+    the addition counts (as written, after CSE, after the equivalent-form search)."""
+
+    module: Path
+    backend: str
+    levels: int
+    schemes: list[dict[str, Any]]
+    listing: Path | None = None
+
+
+def generate_code(
+    schemes: SchemeLike | Sequence[SchemeLike],
+    out: str | Path,
+    *,
+    backend: str = "numpy",
+    levels: int | None = None,
+    threshold: int = 1024,
+    optimise: bool = True,
+    search_iterations: int = 300,
+    seed: int = 0,
+    listing: str | Path | None = None,
+    catalog: str | Path | None = None,
+) -> CodegenOutcome:
+    """Write a Python module whose ``matmul(A, B)`` applies the scheme recursively (one
+    scheme at every level, or one per level); schemes are files, catalogue ids or
+    :class:`Scheme` objects and must hold over Z or Q."""
+    from tensorgame.codegen.generate import compile_level, write_listing, write_module
+
+    many = isinstance(schemes, (list, tuple))
+    loaded = [scheme(s, catalog=catalog) for s in (schemes if many else [schemes])]
+    if len(loaded) > 1 and levels is not None and levels != len(loaded):
+        raise TensorGameError(f"{len(loaded)} schemes give {len(loaded)} levels, not levels={levels}")
+    options = {"optimise": optimise, "search_iterations": search_iterations, "seed": seed}
+    written = write_module(loaded[0] if len(loaded) == 1 else loaded, out, target=backend,
+                           levels=levels if len(loaded) == 1 else None, threshold=threshold, **options)
+    listed = None if listing is None else write_listing(loaded[0], listing, **options)
+    counts = [compile_level(s, **options)[0].summary() for s in loaded]
+    return CodegenOutcome(Path(written), backend, levels or len(loaded), counts, listed)

@@ -1,0 +1,202 @@
+"""A flip-graph discovery from user-level settings, as ``tensorgame flip`` and
+:func:`tensorgame.flip` run it.
+
+This is where the user's words get their meaning, once: what ``--ring Z`` searches
+(:func:`flip_rings`), which scheme ``--start`` names (:func:`resolve_start`), where a
+run keeps its state (:func:`run_directory`: every fresh run gets its own folder, so no
+run ever overwrites another's state), and how Ctrl-C ends a run (the outcome comes
+back with ``stopped == "interrupted"``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from tensorgame.catalog import Catalog, default_catalog_path
+from tensorgame.durations import parse_duration
+from tensorgame.errors import RingError, TargetError, TensorGameError
+from tensorgame.formats import read_scheme
+from tensorgame.search.flipgraph.drivers import FlipOutcome, FlipRun, FlipSettings, Progress, SearchSpace
+from tensorgame.search.flipgraph.packing import check_lengths, search_ring
+from tensorgame.tensors.meta import adapt, product
+from tensorgame.tensors.rings import Ring, parse_ring
+from tensorgame.tensors.scheme import Scheme, naive_scheme
+from tensorgame.tensors.targets import Target, matmul_target
+
+START_SYNTAX = "naive, best, FILE, catalog:ID or meta:SOURCE[*SOURCE] (SOURCE: N,M,P | catalog:ID | FILE)"
+#: Folder of flip runs beside the catalogue; each target/ring/mode has a subfolder,
+#: each run its own ``run-<k>`` below it.
+RUNS_FOLDER = "flip-runs"
+_RUN_RE = re.compile(r"run-(\d+)")
+_STATE_FILE = "state.json"
+
+
+def flip_rings(ring: str | Ring, via: str | None = None) -> tuple[str, bool]:
+    """(search ring, lift?) for a ring asked for: Z2, Z3 and ZT are searched as such;
+    Z (or Q) searches in ``via`` (default Z2) and Hensel-lifts the improvements (a ZT
+    search needs no lifting: its schemes hold over Z)."""
+    text = str(ring).strip().upper()
+    if text in ("ZT", "TERNARY"):
+        asked = "ZT"
+    else:
+        try:
+            asked = str(parse_ring(text))
+        except RingError:
+            raise RingError(f"unknown ring {str(ring)[:16]!r} for flip: use Z2, Z3, ZT (ternary) or Z "
+                            "(search and lift)") from None
+    if asked in ("Z", "Q"):
+        search = search_ring(via or "Z2")
+        return search, search != "ZT"
+    if via is not None:
+        raise RingError("--via only applies to --ring Z (search in one ring, lift to the integers)")
+    try:
+        return search_ring(asked), False
+    except RingError:
+        raise RingError(f"flip searches Z2, Z3, ZT or Z (search and lift), not {asked}") from None
+
+
+# --- start schemes ------------------------------------------------------------------------
+def _catalog_scheme(catalog: Catalog, spec: str) -> Scheme:
+    word = spec.split(":", 1)[1]
+    if not word.isdigit() or len(word) > 18:
+        raise TensorGameError(f"{spec[:40]!r}: a catalogue reference is catalog:ID with an id below 10^18")
+    return catalog.get(int(word)).scheme
+
+
+def _best_or_naive(catalog: Catalog, target: Target, ring: str) -> Scheme:
+    entry = catalog.best(target, ring)
+    return entry.scheme if entry is not None and entry.scheme.denominators is None else naive_scheme(target)
+
+
+def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
+    """One meta source: ``N,M,P`` (the catalogue's best valid in ``ring``, else
+    naive), ``catalog:ID`` or a scheme file."""
+    if spec.startswith("catalog:"):
+        return _catalog_scheme(catalog, spec)
+    if re.fullmatch(r"\d{1,3},\d{1,3},\d{1,3}", spec):
+        return _best_or_naive(catalog, matmul_target(*(int(x) for x in spec.split(","))), ring)
+    return read_scheme(spec)
+
+
+def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str) -> Scheme:
+    """The start scheme named by ``spec`` (see :data:`START_SYNTAX`); ``ring`` is the
+    ring results must hold in (Z2, Z3 or Z), used to pick catalogue entries."""
+    spec = (spec or "naive").strip()
+    if spec == "naive":
+        return naive_scheme(target)
+    if spec == "best":
+        return _best_or_naive(catalog, target, ring)
+    if spec.startswith("meta:"):
+        if not target.is_matmul:
+            raise TargetError("meta: starts need a matrix multiplication target")
+        parts = [_source_scheme(s.strip(), catalog, ring) for s in spec[5:].split("*")]
+        if len(parts) > 2:
+            raise TensorGameError(f"--start {spec}: at most two sources (a product A*B)")
+        scheme = product(*parts) if len(parts) == 2 else parts[0]
+        return adapt(scheme, target.params)
+    scheme = _catalog_scheme(catalog, spec) if spec.startswith("catalog:") else read_scheme(spec)
+    if scheme.target.key != target.key:
+        raise TensorGameError(
+            f"--start {spec} is a scheme for {scheme.target.name}, not {target.name} "
+            f"(use --start meta:{spec} to adapt it)"
+        )
+    return scheme
+
+
+# --- run directories ------------------------------------------------------------------------
+def run_slug(space: SearchSpace, strategy: str, lift: bool) -> str:
+    """The folder name of a target, search ring and mode's runs."""
+    key = re.sub(r"[^A-Za-z0-9]+", "_", space.target.key).strip("_")
+    return f"{key}-{space.ring}{'-sym' if space.symmetric else ''}{'-lift' if lift else ''}-{strategy}"
+
+
+def _numbered_runs(folder: Path) -> list[tuple[int, Path]]:
+    if not folder.is_dir():
+        return []
+    runs = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _RUN_RE.fullmatch(p.name))]
+    return sorted(runs)
+
+
+def run_directory(folder: Path, *, resume: bool) -> Path:
+    """Where a run keeps its state: a fresh run gets a new ``run-<k>`` in ``folder``
+    (made at once, so two runs started together never share one); ``resume`` takes the
+    latest run that saved a state."""
+    if resume:
+        saved = [p for _, p in _numbered_runs(folder) if (p / _STATE_FILE).exists()]
+        if saved:
+            return saved[-1]
+        raise TensorGameError(f"no run to resume in {folder} (start one without --resume)")
+    folder.mkdir(parents=True, exist_ok=True)
+    k = (_numbered_runs(folder) or [(0, folder)])[-1][0] + 1
+    while True:
+        path = folder / f"run-{k}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+
+
+# --- the entry point ------------------------------------------------------------------------
+def flip_search(
+    target: Target,
+    *,
+    ring: str | Ring = "Z2",
+    time: str | float = 60.0,
+    workers: int | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    start: str | None = None,
+    strategy: str = "runners",
+    seed: int = 0,
+    catalog: str | Path | None = None,
+    symmetric: bool = False,
+    run_dir: str | Path | None = None,
+    goal: int | None = None,
+    via: str | None = None,
+    plateau: int | None = None,
+    split: bool = True,
+    pool_size: int = 20,
+    runners: int = 2,
+    local: int = 8,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[FlipRun], None] | None = None,
+) -> FlipOutcome:
+    """Search ``target`` with flip graphs on ``workers`` processes (default: every core)
+    for ``time`` (a duration); every improvement is verified, stored in the catalogue and
+    written to ``out`` as it happens. The run's state goes to ``run_dir`` (default: a new
+    folder beside the catalogue) so that ``resume=True`` continues it; ``on_start`` sees
+    the prepared run (e.g. what a resumed run had done). Ctrl-C ends the search with the
+    outcome's ``stopped == "interrupted"``, after the final checkpoint."""
+    search, lift = flip_rings(ring, via)
+    seconds = parse_duration(time)
+    check_lengths(target.dims)
+    workers = workers or os.cpu_count() or 1
+    settings = FlipSettings(strategy=strategy, workers=workers, time_s=seconds, seed=seed, goal=goal,
+                            lift=lift, plateau=plateau, runners_per_worker=runners, pool_size=pool_size,
+                            local_tries=local)
+    space = SearchSpace(target, search, symmetric=symmetric, split=split)
+    catalog_path = Path(catalog) if catalog is not None else default_catalog_path()
+    with Catalog(catalog_path) as opened:
+        results_in = "Z" if lift or search == "ZT" else space.result_ring
+        start_scheme = resolve_start(start, target, opened, results_in)
+        made = run_dir is None and not resume
+        if run_dir is None:
+            run_dir = run_directory(catalog_path.parent / RUNS_FOLDER / run_slug(space, strategy, lift),
+                                    resume=resume)
+        try:
+            session = FlipRun(space, settings, start_scheme, run_dir=Path(run_dir), catalog=opened,
+                              out=None if out is None else Path(out), resume=resume, on_progress=on_progress)
+        except BaseException:
+            if made:
+                Path(run_dir).rmdir()  # the fresh folder made above, still empty
+            raise
+        if on_start is not None:
+            on_start(session)
+        try:
+            return session.run()
+        except KeyboardInterrupt:
+            return session.outcome

@@ -1,0 +1,120 @@
+"""The public Python API: the CLI's verbs as functions returning result objects, and
+the flip runs' directories (a run's state is never overwritten)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tensorgame as tg
+from tensorgame.errors import TensorGameError
+from tensorgame.search.flipgraph.session import flip_rings, run_directory
+
+
+def test_public_names_resolve():
+    """Every exported name is the object it names, also once the subpackages are
+    imported (a subpackage of the same name would shadow a verb)."""
+    for sub in ("api", "catalog", "codegen", "formats", "game", "network", "render", "search", "training"):
+        importlib.import_module(f"tensorgame.{sub}")
+    for name in tg.__all__:
+        assert not isinstance(getattr(tg, name), types.ModuleType), name
+    with pytest.raises(AttributeError):
+        tg.no_such_verb  # noqa: B018
+
+
+def test_target_and_verify(tmp_path, strassen):
+    assert tg.target("2,3,4").name == "<2,3,4>" and tg.target("polymul:3,3").kind == "polymul"
+    path = tmp_path / "s.json"
+    tg.write_scheme(strassen, path)
+    assert tg.verify(path).ok and tg.verify(strassen, "Z2").ok
+    broken = strassen.u.copy()
+    broken[0, 0] = 0
+    wrong = tg.Scheme(strassen.target, "Z", broken, strassen.v, strassen.w)
+    check = tg.verify(wrong)
+    assert not check.ok and check.n_wrong > 0
+
+
+def test_flip_search_stores_and_returns_an_outcome(tmp_path):
+    catalog = tmp_path / "c.sqlite"
+    seen = []
+    outcome = tg.flip("2,2,2", ring="Z2", time="20s", goal=7, workers=1, seed=1, catalog=catalog,
+                      on_progress=seen.append)
+    assert outcome.best.rank == 7 and outcome.stopped == "goal" and outcome.best.verify().ok
+    assert seen, "the progress callback was called"
+    with tg.open_catalog(catalog, create=False) as cat:
+        assert cat.best(tg.matmul_target(2, 2, 2), "Z2").rank == 7
+    assert outcome.run_dir.parent.name.startswith("matmul_2_2_2-Z2")
+
+
+def test_lift_and_codegen(tmp_path, strassen):
+    mod2 = tg.Scheme(strassen.target, "Z2", strassen.u % 2, strassen.v % 2, strassen.w % 2)
+    lifted = tg.lift(mod2, catalog=tmp_path / "c.sqlite", source="test")
+    assert lifted.ok and str(lifted.result.scheme.ring) in ("Z", "Q") and lifted.catalog_id is not None
+    made = tg.generate_code(strassen, tmp_path / "strassen_mm.py", levels=2, threshold=2)
+    assert made.module.exists() and made.levels == 2 and made.schemes[0]["rank"] == 7
+    spec = importlib.util.spec_from_file_location("strassen_mm", made.module)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(-3, 4, (8, 8)).astype(float), rng.integers(-3, 4, (8, 8)).astype(float)
+    assert np.array_equal(module.matmul(a, b), a @ b)
+
+
+def test_discover_needs_a_method_it_knows():
+    with pytest.raises(TensorGameError):
+        tg.discover("2,2,2", method="genetic")
+    with pytest.raises(TensorGameError):
+        tg.discover("2,2,2", method="agent")  # no checkpoint
+
+
+@pytest.mark.parametrize("ring, via, expected", [
+    ("Z2", None, ("Z2", False)), ("ZT", None, ("ZT", False)), ("Z3", None, ("Z3", False)),
+    ("Z", None, ("Z2", True)), ("Z", "ZT", ("ZT", False)), ("Q", "Z3", ("Z3", True)),
+    (tg.Z2, None, ("Z2", False)),
+])
+def test_what_each_ring_searches(ring, via, expected):
+    assert flip_rings(ring, via) == expected
+
+
+@pytest.mark.parametrize("ring, via", [("Z5", None), ("Z2", "ZT"), ("R", None)])
+def test_rings_flip_cannot_search(ring, via):
+    with pytest.raises(TensorGameError):
+        flip_rings(ring, via)
+
+
+def test_each_fresh_run_gets_its_own_directory(tmp_path):
+    first = run_directory(tmp_path / "runs", resume=False)
+    second = run_directory(tmp_path / "runs", resume=False)
+    assert first != second and first.is_dir() and second.is_dir()
+    with pytest.raises(TensorGameError, match="no run to resume"):
+        run_directory(tmp_path / "runs", resume=True)
+    (first / "state.json").write_text("{}")
+    assert run_directory(tmp_path / "runs", resume=True) == first
+    (second / "state.json").write_text("{}")
+    assert run_directory(tmp_path / "runs", resume=True) == second
+
+
+def test_a_saved_run_is_never_overwritten(tmp_path):
+    catalog, run_dir = tmp_path / "c.sqlite", tmp_path / "run"
+    tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, run_dir=run_dir)
+    saved = (run_dir / "state.json").read_bytes()
+    with pytest.raises(TensorGameError, match="holds a saved run"):
+        tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, run_dir=run_dir)
+    assert (run_dir / "state.json").read_bytes() == saved
+    again = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, run_dir=run_dir, resume=True)
+    assert again.resumed and json.loads((run_dir / "state.json").read_text())["session"] == 1
+
+
+def test_default_runs_do_not_share_state(tmp_path):
+    catalog = tmp_path / "c.sqlite"
+    one = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog)
+    two = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, seed=3)
+    assert one.run_dir != two.run_dir and one.run_dir.parent == two.run_dir.parent
+    assert (one.run_dir / "state.json").exists() and (two.run_dir / "state.json").exists()
+    resumed = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, resume=True)
+    assert resumed.run_dir == two.run_dir
