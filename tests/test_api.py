@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -118,3 +121,16 @@ def test_default_runs_do_not_share_state(tmp_path):
     assert (one.run_dir / "state.json").exists() and (two.run_dir / "state.json").exists()
     resumed = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, resume=True)
     assert resumed.run_dir == two.run_dir
+
+
+def test_the_documented_session_runs(tmp_path):
+    """docs/api.md's session, run as a script: it must stay true."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "session.py").write_text(code)
+    done = subprocess.run([sys.executable, "session.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TENSORGAME_CATALOG": str(tmp_path / "unused.sqlite")})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("23 goal") and lines[1] == "True False" and lines[3].split()[1:] == ["23", "Z", "lift"]
+    assert (tmp_path / "mm333.py").exists()
