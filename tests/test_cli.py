@@ -13,30 +13,14 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import tensorgame as tg
 from tensorgame.cli.main import cli
 from tensorgame.formats import write_scheme, write_schemes
+from tests.conftest import assert_user_error
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def catalog_path(tmp_path: Path) -> Path:
-    return tmp_path / "cat" / "c.sqlite"
-
-
-@pytest.fixture
-def run(catalog_path: Path):
-    """Invoke the CLI with the catalogue pointed at a temporary file (via the env var,
-    so no test can ever touch the user's real catalogue)."""
-    runner = CliRunner(env={"TENSORGAME_CATALOG": str(catalog_path)})
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
@@ -51,14 +35,6 @@ def altered(scheme: tg.Scheme, factor: str, term: int, coord: int, value: int) -
     u, v, w = (getattr(scheme, name).copy() for name in "uvw")
     {"u": u, "v": v, "w": w}[factor][term, coord] = value
     return tg.Scheme(scheme.target, scheme.ring, u, v, w)
-
-
-def assert_user_error(result: Result) -> None:
-    """Exit 2 with exactly one line on stderr and no traceback."""
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
 
 
 def all_command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

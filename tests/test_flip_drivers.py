@@ -16,12 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import tensorgame as tg
 from tensorgame.catalog import Catalog
-from tensorgame.cli.flip_cmd import flip
-from tensorgame.cli.main import cli
 from tensorgame.errors import RingError, TargetError, TensorGameError
 from tensorgame.formats import read_scheme
 from tensorgame.search.flipgraph import PackedScheme, _start, unpack, walk
@@ -38,6 +35,7 @@ from tensorgame.search.flipgraph.symmetric import (
     symmetric_start,
 )
 from tensorgame.search.lifting import hensel_lift
+from tests.conftest import assert_user_error
 
 PYTHON = sys.executable
 
@@ -232,23 +230,6 @@ def test_lifter_alternates_lowest_and_median_candidates(tmp_path):
 
 
 # --- the command line -------------------------------------------------------------------------------
-@pytest.fixture
-def run(tmp_path):
-    """The CLI with ``flip`` registered (the lead wires it into cli/main.py) and the
-    catalogue in a temporary file."""
-    added = "flip" not in cli.commands
-    if added:
-        cli.add_command(flip)
-    runner = CliRunner(env={"TENSORGAME_CATALOG": str(tmp_path / "cat" / "c.sqlite")})
-
-    def invoke(*args: object):
-        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-    yield invoke
-    if added:
-        cli.commands.pop("flip")
-
-
 def test_flip_command_end_to_end(run, tmp_path):
     out = tmp_path / "best.json"
     result = run("flip", 3, 3, 3, "--ring", "Z", "--time", "1m", "--workers", 2, "--goal", 23,
@@ -273,12 +254,6 @@ def test_flip_command_on_a_tensor_file(run, tmp_path):
     assert result.exit_code == 0 and doc["best"]["rank"] < 18
 
 
-def _assert_one_line_error(result) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-
-
 @pytest.mark.parametrize("args", [
     (3, 3, 3, "--ring", "Z5"),
     (3, 3, 3, "--time", "soon"),
@@ -290,7 +265,7 @@ def _assert_one_line_error(result) -> None:
     (3, 3, 3, "--resume", "--time", 1),
 ])
 def test_bad_flip_inputs_are_one_line(run, args):
-    _assert_one_line_error(run("flip", *args))
+    assert_user_error(run("flip", *args))
 
 
 def test_resume_after_kill_loses_nothing(run, tmp_path):

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
 import tensorgame as tg
 from tensorgame.catalog import Catalog
-from tensorgame.cli.main import cli
 from tensorgame.game import BasisPool, TensorGame
 from tensorgame.network import load_checkpoint
 from tensorgame.training.actors import ActorSpec, SelfPlayWorker
@@ -36,6 +34,7 @@ from tensorgame.training.demos import DemoSource
 from tensorgame.training.learner import Learner
 from tensorgame.training.replay import ReplayBuffer
 from tensorgame.training.run import checkpoint_path
+from tests.conftest import assert_user_error
 
 TINY = {
     "game": {"targets": ["2,2,2"], "rings": ["Z2"]},
@@ -53,27 +52,6 @@ EASY = {**TINY, "game": {"targets": ["1,1,2", "1,2,2"], "rings": ["Z2"], "max_si
 def _write(path: Path, doc: dict) -> Path:
     path.write_text(json.dumps(doc))
     return path
-
-
-def assert_user_error(result: Result) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-
-
-@pytest.fixture
-def catalog_path(tmp_path: Path) -> Path:
-    return tmp_path / "catalog.sqlite"
-
-
-@pytest.fixture
-def run(catalog_path: Path):
-    runner = CliRunner(env={"TENSORGAME_CATALOG": str(catalog_path)})
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
 
 
 # --- config -------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from tensorgame.api import DEFAULT_RING, discover as discover_api
+from tensorgame.api import DEFAULT_RING
+from tensorgame.api import discover as discover_api
 from tensorgame.cli.common import emit_json, json_option, state
 from tensorgame.cli.flip_cmd import flip, flip_options
 

@@ -23,7 +23,12 @@ from rich.text import Text
 
 from tensorgame.cli.common import CliState, emit_json, json_option
 from tensorgame.errors import TargetError
-from tensorgame.search.flipgraph.drivers import STRATEGIES, FlipOutcome, FlipRun, Progress
+from tensorgame.search.flipgraph.drivers import (
+    STRATEGIES,
+    FlipOutcome,
+    FlipRun,
+    Progress,
+)
 from tensorgame.search.flipgraph.session import START_SYNTAX, flip_rings, flip_search
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.target_names import resolve_target, target_from_words

@@ -19,7 +19,13 @@ from tensorgame.catalog import Catalog, default_catalog_path
 from tensorgame.durations import parse_duration
 from tensorgame.errors import RingError, TargetError, TensorGameError
 from tensorgame.formats import read_scheme
-from tensorgame.search.flipgraph.drivers import FlipOutcome, FlipRun, FlipSettings, Progress, SearchSpace
+from tensorgame.search.flipgraph.drivers import (
+    FlipOutcome,
+    FlipRun,
+    FlipSettings,
+    Progress,
+    SearchSpace,
+)
 from tensorgame.search.flipgraph.packing import check_lengths, search_ring
 from tensorgame.tensors.meta import adapt, product
 from tensorgame.tensors.rings import Ring, parse_ring
