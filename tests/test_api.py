@@ -102,6 +102,7 @@ def test_each_fresh_run_gets_its_own_directory(tmp_path):
     assert run_directory(tmp_path / "runs", resume=True) == second
 
 
+@pytest.mark.slow
 def test_a_saved_run_is_never_overwritten(tmp_path):
     catalog, run_dir = tmp_path / "c.sqlite", tmp_path / "run"
     tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog, run_dir=run_dir)
@@ -113,6 +114,7 @@ def test_a_saved_run_is_never_overwritten(tmp_path):
     assert again.resumed and json.loads((run_dir / "state.json").read_text())["session"] == 1
 
 
+@pytest.mark.slow
 def test_default_runs_do_not_share_state(tmp_path):
     catalog = tmp_path / "c.sqlite"
     one = tg.flip("2,2,2", time=20, goal=7, workers=1, catalog=catalog)
@@ -123,6 +125,7 @@ def test_default_runs_do_not_share_state(tmp_path):
     assert resumed.run_dir == two.run_dir
 
 
+@pytest.mark.slow
 def test_the_documented_session_runs(tmp_path):
     """docs/api.md's session, run as a script: it must stay true."""
     doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from tensorgame.cli.main import cli
 
 
+@pytest.mark.slow
 def test_discover_flip_reaches_strassen_rank(tmp_path):
     result = CliRunner().invoke(cli, [
         "--catalog", str(tmp_path / "c.sqlite"), "discover", "2", "2", "2", "--method", "flip",

@@ -117,6 +117,7 @@ def _walker_scheme(walker: SymmetricWalker) -> tg.Scheme:
     return orbit_unpack(OrbitScheme(nz, _fixed_flags(nz, walker.tp)), walker.target)
 
 
+@pytest.mark.slow
 def test_symmetric_walk_keeps_symmetry_and_exactness():
     for n in (2, 3, 4):
         target = tg.matmul_target(n, n, n)
@@ -178,6 +179,7 @@ def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
     assert state["best"]["rank"] == 23 and state["strategy"] == strategy
 
 
+@pytest.mark.slow
 def test_lifted_goal_needs_a_scheme_that_lifts(tmp_path, alphatensor_dir):
     """With lifting, --goal is a rank over Z: AlphaTensor's mod-2 47 for <4,4,4> is
     reached from the start but never lifts, so the run ends on time, not on the goal."""
@@ -230,6 +232,7 @@ def test_lifter_alternates_lowest_and_median_candidates(tmp_path):
 
 
 # --- the command line -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_flip_command_end_to_end(run, tmp_path):
     out = tmp_path / "best.json"
     result = run("flip", 3, 3, 3, "--ring", "Z", "--time", "1m", "--workers", 2, "--goal", 23,
@@ -247,6 +250,7 @@ def test_flip_command_end_to_end(run, tmp_path):
     assert text.exit_code == 0 and "over Z (holds over every ring)" in text.output
 
 
+@pytest.mark.slow
 def test_flip_command_on_a_tensor_file(run, tmp_path):
     result = run("flip", "--target", _aat_file(tmp_path / "aat.json"), "--time", 3, "--workers", 1,
                  "--strategy", "pool", "--json")
@@ -268,6 +272,7 @@ def test_bad_flip_inputs_are_one_line(run, args):
     assert_user_error(run("flip", *args))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_loses_nothing(run, tmp_path):
     """kill -9 of a running search (coordinator and workers): every catalogued
     improvement survives and --resume continues from the best of them."""

@@ -185,6 +185,7 @@ def test_learner_steps_lower_the_loss():
 
 
 # --- runs ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tiny_end_to_end_run_and_report(tmp_path, run, catalog_path):
     run_dir = tmp_path / "run"
     config = _write(tmp_path / "tiny.json", TINY)
@@ -220,6 +221,7 @@ def _cli_subprocess(args: list[str], catalog: Path) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_and_keeps_schemes(tmp_path, catalog_path):
     run_dir = tmp_path / "run"
     config = _write(tmp_path / "easy.json", {**EASY, "run": {"checkpoint_every_s": 1.0, "log_every_steps": 5}})
@@ -278,6 +280,7 @@ def test_corrupted_checkpoint_is_a_one_line_error(tmp_path, run):
     assert_user_error(run("train", "--resume", "--run-dir", tmp_path / "nothing"))
 
 
+@pytest.mark.slow
 def test_actor_processes_play_and_store(tmp_path, run, catalog_path):
     """num_actors = 1: a spawned actor process receives published weights, plays, stores
     what it finds in the catalogue and sends positions back to the learner."""
@@ -294,6 +297,7 @@ def test_actor_processes_play_and_store(tmp_path, run, catalog_path):
 
 
 # --- Ray ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ray_actors_on_a_local_instance(tmp_path, catalog_path):
     ray = pytest.importorskip("ray")
     from tensorgame.training.actors import RayActors
