@@ -30,6 +30,7 @@ from tensorgame.search.flipgraph.drivers import (
     Progress,
 )
 from tensorgame.search.flipgraph.session import START_SYNTAX, flip_rings, flip_search
+from tensorgame.tensors.rings import parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.target_names import resolve_target, target_from_words
 from tensorgame.tensors.targets import Target
@@ -48,8 +49,7 @@ def _progress_panel(title: str, p: Progress) -> Group:
     table.add_column(no_wrap=True, style="bold")
     table.add_column()
     table.add_row("elapsed", f"{p.elapsed_s:.1f} s of {p.time_s:.0f} s")
-    ring_note = " (mod 2 only)" if p.best_ring == "Z2" else " (mod 3 only)" if p.best_ring == "Z3" else ""
-    table.add_row("best rank", f"{p.best_rank} over {p.best_ring}{ring_note}")
+    table.add_row("best rank", f"{p.best_rank} over {_ring_words(p.best_ring)}")
     if p.lifted_rank is not None:
         table.add_row("best over Z/Q", f"{p.lifted_rank} over {p.lifted_ring}  (lifts {p.lifts_ok}/{p.lifts_tried})")
     table.add_row("flips", f"{p.flips:,}  ({p.flips_per_s / 1e6:.2f} M/s)")
@@ -107,8 +107,8 @@ class _Reporter:
 
 
 def _ring_words(ring: str) -> str:
-    return {"Z2": "Z2 (holds mod 2 only)", "Z3": "Z3 (holds mod 3 only)",
-            "Z": "Z (holds over every ring)", "Q": "Q (rational coefficients)"}.get(ring, ring)
+    """``Z2 (holds mod 2 only)``."""
+    return f"{ring} ({parse_ring(ring).scope})"
 
 
 def _summary(outcome: FlipOutcome, workers: int, out: Path | None) -> dict[str, Any]:

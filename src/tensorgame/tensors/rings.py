@@ -63,6 +63,13 @@ class Ring:
             return True
         return self.name == "Z"
 
+    @property
+    def scope(self) -> str:
+        """Where a scheme over this ring holds, in words (for reports)."""
+        if self.modulus is not None:
+            return f"holds mod {self.modulus} only"
+        return "rational coefficients" if self.name == "Q" else "holds over every ring"
+
     def __str__(self) -> str:
         return self.name
 

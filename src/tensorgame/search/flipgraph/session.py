@@ -44,24 +44,21 @@ def flip_rings(ring: str | Ring, via: str | None = None) -> tuple[str, bool]:
     """(search ring, lift?) for a ring asked for: Z2, Z3 and ZT are searched as such;
     Z (or Q) searches in ``via`` (default Z2) and Hensel-lifts the improvements (a ZT
     search needs no lifting: its schemes hold over Z)."""
-    text = str(ring).strip().upper()
-    if text in ("ZT", "TERNARY"):
-        asked = "ZT"
-    else:
+    try:
+        search = search_ring(ring)
+    except RingError:
         try:
-            asked = str(parse_ring(text))
+            asked = parse_ring(ring)
         except RingError:
             raise RingError(f"unknown ring {str(ring)[:16]!r} for flip: use Z2, Z3, ZT (ternary) or Z "
                             "(search and lift)") from None
-    if asked in ("Z", "Q"):
+        if asked.is_modular:
+            raise RingError(f"flip searches Z2, Z3, ZT or Z (search and lift), not {asked}") from None
         search = search_ring(via or "Z2")
         return search, search != "ZT"
     if via is not None:
         raise RingError("--via only applies to --ring Z (search in one ring, lift to the integers)")
-    try:
-        return search_ring(asked), False
-    except RingError:
-        raise RingError(f"flip searches Z2, Z3, ZT or Z (search and lift), not {asked}") from None
+    return search, False
 
 
 # --- start schemes ------------------------------------------------------------------------
