@@ -137,3 +137,10 @@ def test_the_documented_session_runs(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].startswith("23 goal") and lines[1] == "True False" and lines[3].split()[1:] == ["23", "Z", "lift"]
     assert (tmp_path / "mm333.py").exists()
+
+
+def test_a_matmul_tensor_file_is_recognised(tmp_path):
+    np.save(tmp_path / "t.npy", tg.matmul_tensor(2, 3, 4))
+    assert tg.target(tmp_path / "t.npy").name == "<2,3,4>"
+    np.save(tmp_path / "c.npy", tg.matmul_tensor(2, 3, 4).transpose(0, 2, 1))  # not our convention
+    assert tg.target(tmp_path / "c.npy").kind == "tensor"

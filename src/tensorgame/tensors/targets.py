@@ -238,7 +238,21 @@ def tensor_target(tensor: np.ndarray) -> Target:
         raise TargetError(f"a target tensor must have integer entries, got dtype {arr.dtype}")
     if arr.size and np.max(np.abs(arr.astype(np.float64))) > 2**31:
         raise TargetError("target tensor entries must be below 2^31 in absolute value")
-    return Target("tensor", (), _freeze(arr.astype(np.int64)), ("term_permutation",))
+    return _as_matmul(arr) or Target("tensor", (), _freeze(arr.astype(np.int64)), ("term_permutation",))
+
+
+def _as_matmul(arr: np.ndarray) -> Target | None:
+    """<n,m,p> when ``arr`` is exactly its tensor (row-major, C not transposed), so a
+    matmul tensor given as a file gets its name, symmetries and known ranks."""
+    d0, d1, d2 = arr.shape
+    for n in range(1, d0 + 1):
+        m = d0 // n
+        if d0 % n or d1 % m:
+            continue
+        p = d1 // m
+        if n * p == d2 and int(np.count_nonzero(arr)) == n * m * p and np.array_equal(arr, matmul_tensor(n, m, p)):
+            return matmul_target(n, m, p)
+    return None
 
 
 def target_from_json(doc: Any) -> Target:
