@@ -144,3 +144,9 @@ def test_a_matmul_tensor_file_is_recognised(tmp_path):
     assert tg.target(tmp_path / "t.npy").name == "<2,3,4>"
     np.save(tmp_path / "c.npy", tg.matmul_tensor(2, 3, 4).transpose(0, 2, 1))  # not our convention
     assert tg.target(tmp_path / "c.npy").kind == "tensor"
+
+
+def test_a_matmul_shaped_tensor_beyond_the_matmul_sides_stays_a_tensor():
+    arr = np.zeros((65, 1, 65), dtype=np.int64)
+    arr[np.arange(65), 0, np.arange(65)] = 1
+    assert tg.tensor_target(arr).kind == "tensor"

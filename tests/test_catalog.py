@@ -129,26 +129,214 @@ def test_wrong_scheme_refused_and_catalogue_unchanged(cat: Catalog) -> None:
     assert cat.count() == 1 and [e.target_key for e in cat.list()] == ["matmul:1,1,2"]
 
 
-def test_altered_rows_are_refused(tmp_path: Path) -> None:
+def _alter(path: Path, sql: str, *params: object) -> None:
+    """Change the file behind the catalogue's back, as the sqlite3 tool would."""
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.execute(sql, params)
+    raw.close()
+
+
+def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts exact verifications from now on (one element per call)."""
+    calls: list[int] = []
+    real = Scheme.verify
+
+    def counting(self: Scheme, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scheme, "verify", counting)
+    return calls
+
+
+@pytest.fixture
+def altered(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    """A catalogue whose best <2,2,2> (Strassen) got a wrong coefficient, plus a row
+    with a wrong stored rank and one with unreadable factors beside good rows."""
+    path = tmp_path / "cat.sqlite"
+    with Catalog(path) as cat:
+        ids = {
+            "naive": cat.add(naive(2, 2, 2), method="naive").id,
+            "strassen": cat.add(strassen(), method="strassen").id,
+            "rank": cat.add(naive(1, 1, 1), method="naive").id,
+            "unreadable": cat.add(naive(1, 2, 2), method="naive").id,
+            "other": cat.add(naive(2, 1, 1), method="naive").id,
+        }
+    raw = sqlite3.connect(path)
+    w = json.loads(raw.execute("SELECT w FROM schemes WHERE id = ?", (ids["strassen"],)).fetchone()[0])
+    raw.close()
+    w[0][0] = 0
+    _alter(path, "UPDATE schemes SET w = ? WHERE id = ?", json.dumps(w), ids["strassen"])
+    _alter(path, "UPDATE schemes SET rank = 0 WHERE id = ?", ids["rank"])
+    _alter(path, "UPDATE schemes SET u = '[[1]]' WHERE id = ?", ids["unreadable"])
+    return path, ids
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_altered_rows_are_set_aside_and_the_rest_served(altered, read_only: bool) -> None:
+    path, ids = altered
+    bad = sorted([ids["strassen"], ids["rank"], ids["unreadable"]])
+    with Catalog(path, read_only=read_only) as cat:
+        assert [e.id for e in cat.list()] == [ids["other"], ids["naive"]]
+        assert [s.id for s in cat.skipped] == bad
+        reasons = {s.id: s.reason for s in cat.skipped}
+        assert reasons[ids["strassen"]].startswith("fails verification in Z")
+        assert "disagree" in reasons[ids["rank"]] and "unreadable" in reasons[ids["unreadable"]]
+        # best() falls back to the next good row: the naive rank 8 instead of Strassen.
+        assert cat.best(matmul_target(2, 2, 2), "Z").id == ids["naive"]
+        assert cat.best(matmul_target(1, 1, 1), "Z") is None
+        assert [e.id for e in cat.best_per_target()] == [ids["other"], ids["naive"]]
+        assert [e.id for e in cat.best_per_target("Z2", target_key="matmul:2,2,2")] == [ids["naive"]]
+        assert cat.get(ids["naive"]).scheme.verify().ok
+        for entry_id in bad:
+            with pytest.raises(CatalogError, match=f"catalogue entry {entry_id} "):
+                cat.get(entry_id)
+        assert [s.id for s in cat.skipped] == bad  # reported once each, whatever read them
+
+
+def test_row_with_an_unknown_ring_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "cat.sqlite"
     with Catalog(path) as cat:
         good = cat.add(naive(2, 2, 2), method="naive").id
-        bad_factor = cat.add(strassen(), method="strassen").id
-        bad_rank = cat.add(naive(1, 1, 1), method="naive").id
-    with sqlite3.connect(path) as raw:
-        w = json.loads(raw.execute("SELECT w FROM schemes WHERE id = ?", (bad_factor,)).fetchone()[0])
-        w[0][0] = 0
-        raw.execute("UPDATE schemes SET w = ? WHERE id = ?", (json.dumps(w), bad_factor))
-        raw.execute("UPDATE schemes SET rank = 0 WHERE id = ?", (bad_rank,))
-    raw.close()
+        renamed = cat.add(strassen(), method="strassen").id
+    _alter(path, "UPDATE schemes SET ring = 'Zx' WHERE id = ?", renamed)
+    with Catalog(path, read_only=True) as cat:
+        assert [e.id for e in cat.best_per_target("Z2")] == [good]
+        assert cat.best("matmul:2,2,2", "Q").id == good
+        assert [(s.id, "unreadable" in s.reason) for s in cat.skipped] == [(renamed, True)]
+
+
+def test_reading_commands_report_altered_rows(altered) -> None:
+    from click.testing import CliRunner
+
+    from tensorgame.cli.main import cli
+
+    path, ids = altered
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["--catalog", str(path), "catalog", "list", "--best", "--json"])
+    assert listing.exit_code == 0, listing.output
+    doc = json.loads(listing.stdout)
+    assert [e["id"] for e in doc["entries"]] == [ids["other"], ids["naive"]]
+    assert sorted(b["id"] for b in doc["bad_rows"]) == sorted([ids["strassen"], ids["rank"], ids["unreadable"]])
+    warnings = listing.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: catalogue entry ") for w in warnings)
+    described = runner.invoke(cli, ["--catalog", str(path), "target", "2", "2", "2", "--json"])
+    assert described.exit_code == 0, described.output
+    doc = json.loads(described.stdout)
+    assert doc["catalog_best"] == {"Z": {"id": ids["naive"], "rank": 8, "additions": 4}}
+    assert [b["id"] for b in doc["bad_rows"]] == [ids["strassen"]]
+    assert described.stderr.startswith(f"warning: catalogue entry {ids['strassen']} set aside: fails")
+    shown = runner.invoke(cli, ["--catalog", str(path), "catalog", "show", str(ids["strassen"])])
+    assert shown.exit_code == 2 and shown.stderr.count("\n") == 1
+
+
+# --- integrity digests and migration ------------------------------------------------------
+def test_digest_mismatch_triggers_full_verification(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cat.sqlite"
     with Catalog(path) as cat:
-        assert cat.get(good).rank == 8
-        with pytest.raises(CatalogError, match=f"entry {bad_factor} fails verification"):
-            cat.get(bad_factor)
-        with pytest.raises(CatalogError, match=f"entry {bad_rank}"):
-            cat.get(bad_rank)
-        with pytest.raises(CatalogError):
-            cat.list()
+        first = cat.add(strassen(), method="strassen").id
+        cat.add(naive(2, 1, 1), method="naive")
+    calls = _count_verifications(monkeypatch)
+    with Catalog(path, read_only=True) as cat:
+        assert len(cat.list()) == 2
+        assert [e.target.key for e in cat.best_per_target()] == ["matmul:2,1,1", "matmul:2,2,2"]
+    assert calls == []  # unchanged rows are checked by their digest only
+    # Reversing the term order keeps the scheme correct but changes the stored text.
+    s = strassen()
+    _alter(path, "UPDATE schemes SET u = ?, v = ?, w = ? WHERE id = ?",
+           *(json.dumps(f[::-1].tolist()) for f in (s.u, s.v, s.w)), first)
+    with Catalog(path, read_only=True) as cat:
+        assert sorted(e.id for e in cat.list()) == [first, first + 1] and cat.skipped == []
+        assert len(calls) == 1
+        cat.get(first)  # used: verified exactly again; a read-only file records nothing
+        assert len(calls) == 2
+    with Catalog(path) as cat:
+        cat.get(first)  # writable: the new digest is recorded ...
+        calls.clear()
+        cat.list()
+    assert calls == []  # ... so listings trust the row again
+    monkeypatch.setattr("tensorgame.catalog.store.VERIFIER_VERSION", 2)
+    with Catalog(path, read_only=True) as cat:
+        cat.list()
+    assert len(calls) == 2  # a newer verifier checks every row again
+
+
+def _as_version_1(path: Path) -> None:
+    """Turn a catalogue into the version-1 layout (no verification columns)."""
+    _alter(path, "ALTER TABLE schemes DROP COLUMN verified_digest")
+    _alter(path, "ALTER TABLE schemes DROP COLUMN verified_with")
+    _alter(path, "PRAGMA user_version = 1")
+
+
+def test_version_1_catalogue_is_read_then_migrated(altered, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, ids = altered
+    _as_version_1(path)
+    with Catalog(path, read_only=True) as cat:  # readable as it is, by full verification
+        before = [e.to_dict() for e in cat.list()]
+        assert [e.id for e in cat.list()] == [ids["other"], ids["naive"]] and len(cat.skipped) == 3
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    raw.close()
+    calls = _count_verifications(monkeypatch)
+    with Catalog(path) as cat:  # migrates in place, verifying each row once
+        assert len(calls) == 4 and cat.count() == 5  # the unreadable row never gets that far
+        calls.clear()
+        assert [e.to_dict() for e in cat.list()] == before
+        assert len(calls) == 2  # only the wrong rows, which kept no digest
+        assert cat.get(ids["naive"]).rank == 8
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    digests = dict(raw.execute("SELECT id, verified_digest IS NOT NULL FROM schemes").fetchall())
+    raw.close()
+    assert digests == {i: int(name in ("naive", "other")) for name, i in ids.items()}
+
+
+# --- read-only catalogues -----------------------------------------------------------------
+def test_read_only_catalogue_reads_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "cat.sqlite"
+    with Catalog(path) as cat:
+        stored = cat.add(strassen(), method="strassen").id
+    before = path.read_bytes()
+    with Catalog(path, read_only=True) as cat:
+        assert [e.id for e in cat.list()] == [stored] and cat.get(stored).rank == 7
+        with pytest.raises(CatalogError, match="read-only") as info:
+            cat.add(naive(1, 1, 1), method="naive")
+        assert "\n" not in str(info.value)
+    assert path.read_bytes() == before
+    missing = tmp_path / "nowhere" / "cat.sqlite"
+    with pytest.raises(CatalogError, match="no catalogue"):
+        Catalog(missing, read_only=True)
+    assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_catalogue_on_read_only_folder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tensorgame.cli.main import cli
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    path = folder / "cat.sqlite"
+    with Catalog(path) as cat:
+        stored = cat.add(strassen(), method="strassen").id
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        runner = CliRunner()
+        listing = runner.invoke(cli, ["--catalog", str(path), "catalog", "list", "--best", "--json"])
+        assert listing.exit_code == 0, listing.output
+        assert [e["id"] for e in json.loads(listing.stdout)["entries"]] == [stored]
+        shown = runner.invoke(cli, ["--catalog", str(path), "show", str(stored)])
+        assert shown.exit_code == 0, shown.output
+        stored_again = runner.invoke(cli, ["--catalog", str(path), "catalog", "import",
+                                           str(Path(__file__).parent.parent / "examples" / "strassen.json")])
+        assert stored_again.exit_code == 2 and stored_again.stderr.count("\n") == 1
+        assert sorted(p.name for p in folder.iterdir()) == ["cat.sqlite"]
+    finally:
+        folder.chmod(0o755)
+        path.chmod(0o644)
 
 
 # --- de-duplication -----------------------------------------------------------------------

@@ -150,6 +150,9 @@ def test_target_from_file(run, tmp_path: Path) -> None:
     path = tmp_path / "t.npy"
     np.save(path, tg.matmul_target(2, 2, 2).tensor.astype(np.int64))
     doc = json.loads(run("target", "--file", path, "--json").stdout)
+    assert doc["kind"] == "matmul" and doc["target"] == "<2,2,2>"  # recognised
+    np.save(path, 2 * tg.matmul_target(2, 2, 2).tensor.astype(np.int64))
+    doc = json.loads(run("target", "--file", path, "--json").stdout)
     assert doc["kind"] == "tensor" and doc["naive_rank"] == 8
 
 
@@ -213,7 +216,7 @@ def test_show_file_and_entry(run, tmp_path: Path, strassen_file: Path, strassen:
     wrong = tmp_path / "wrong.json"
     write_scheme(altered(strassen, "w", 6, 0, 0), wrong)
     shown = run("show", wrong)
-    assert shown.exit_code == 0 and "does NOT verify" in shown.stderr and "m7 = " in shown.stdout
+    assert shown.exit_code == 1 and "does NOT verify" in shown.stderr and "m7 = " in shown.stdout
     doc = json.loads(run("show", wrong, "--json").stdout)
     assert doc["schemes"][0]["ok"] is False and doc["schemes"][0]["text"].startswith("<2,2,2>")
     run("catalog", "import", strassen_file)

@@ -157,7 +157,7 @@ BAD_JSON = {
     "huge integer": b'{"x": ' + b"9" * 5000 + b"}",
     "not an object": b"[1, 2]",
     "foreign format": _doc(format="something-else"),
-    "missing format": _doc(format=None),
+    "neither shape nor collection keys": _doc(format=None, shape=None),
     "bad version": _doc(version=2),
     "missing u": _doc(u=None),
     "missing ring": _doc(ring=None),
@@ -259,7 +259,7 @@ def test_dispatcher_refusals(tmp_path):
     with pytest.raises(FormatError) as exc:
         write_scheme(strassen(), tmp_path / "no_such_dir" / "s.json")
     assert_one_line(exc)
-    assert set(FORMATS) == {"json", "alphatensor", "flipgraph", "slp"}
+    assert set(FORMATS) == {"json", "fmm", "alphatensor", "flipgraph", "maple", "slp"}
 
 
 def test_writes_are_atomic_and_leave_no_temporaries(tmp_path):

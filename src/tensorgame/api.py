@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tensorgame.catalog import Catalog, default_catalog_path
 from tensorgame.durations import parse_duration
-from tensorgame.errors import TensorGameError
+from tensorgame.errors import CatalogError, TensorGameError
 from tensorgame.formats import read_scheme
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
@@ -48,7 +48,7 @@ def scheme(spec: SchemeLike, *, catalog: str | Path | None = None) -> Scheme:
     if isinstance(spec, Scheme):
         return spec
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
-        with open_catalog(catalog, create=False) as opened:
+        with open_catalog(catalog, read_only=True) as opened:
             return opened.get(int(spec)).scheme
     return read_scheme(spec)
 
@@ -60,16 +60,14 @@ def verify(spec: SchemeLike, ring: str | Ring | None = None) -> Verification:
     return loaded.verify(None if ring is None else parse_ring(ring))
 
 
-def open_catalog(path: str | Path | None = None, *, create: bool = True) -> Catalog:
+def open_catalog(path: str | Path | None = None, *, create: bool = True, read_only: bool = False) -> Catalog:
     """The scheme catalogue at ``path`` (default: ``$TENSORGAME_CATALOG``, else the user
-    data directory); ``create=False`` refuses to make a new file. Use it as a context
-    manager."""
+    data directory); ``create=False`` refuses to make a new file, ``read_only`` never
+    changes it (read-only media). Use it as a context manager."""
     path = Path(path).expanduser() if path is not None else default_catalog_path()
-    if not create and not path.exists():
-        from tensorgame.errors import CatalogError
-
+    if not (create and not read_only) and not path.exists():
         raise CatalogError(f"no catalogue at {path} (store schemes with `tensorgame catalog import`)")
-    return Catalog(path)
+    return Catalog(path, read_only=read_only)
 
 
 def flip(

@@ -5,7 +5,8 @@ from tensorgame.catalog.store import (
     AddResult,
     Catalog,
     CatalogEntry,
+    SkippedRow,
     default_catalog_path,
 )
 
-__all__ = ["ENV_VAR", "AddResult", "Catalog", "CatalogEntry", "default_catalog_path"]
+__all__ = ["ENV_VAR", "AddResult", "Catalog", "CatalogEntry", "SkippedRow", "default_catalog_path"]

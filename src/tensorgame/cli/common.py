@@ -64,12 +64,18 @@ def state() -> CliState:
 
 @contextmanager
 def open_catalog(*, create: bool) -> Iterator[Catalog]:
-    """The chosen catalogue; a command that only reads never creates the file."""
+    """The chosen catalogue. A command that only reads (``create=False``) opens it
+    read-only: it never creates, migrates or changes the file, so read-only media work.
+    Rows the command set aside as altered are reported on stderr, one line each."""
     path = state().catalog
     if not create and not path.exists():
         raise CatalogError(f"no catalogue at {path} (store schemes with `tensorgame catalog import`)")
-    with Catalog(path) as catalog:
-        yield catalog
+    with Catalog(path, read_only=not create) as catalog:
+        try:
+            yield catalog
+        finally:  # also before the command's own error line
+            for bad in catalog.skipped:
+                click.echo(f"warning: catalogue entry {bad.id} set aside: {bad.reason}", err=True)
 
 
 # --- reporting --------------------------------------------------------------------------
@@ -120,11 +126,17 @@ def check_summary(scheme: Scheme, check: Verification) -> dict[str, Any]:
             "ok": check.ok, "n_wrong": check.n_wrong, "wrong": wrong}
 
 
+def is_entry_id(source: str) -> bool:
+    """Whether a command-line word that names no file is meant as a catalogue id
+    (signed ASCII digits: a negative or huge id then gets the catalogue's own error)."""
+    return source.isascii() and source.lstrip("+-").isdigit()
+
+
 def load_scheme_arg(source: str) -> Scheme:
     """A verified scheme named on the command line: a file holding exactly one scheme,
     or the id of a catalogue entry (re-verified on reading)."""
     path = Path(source)
-    if not path.exists() and source.isdigit():
+    if not path.exists() and is_entry_id(source):
         with open_catalog(create=False) as cat:
             return cat.get(int(source)).scheme
     from tensorgame.formats import read_scheme

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from tensorgame.cli.common import RING, emit_json, format_option, json_option, open_catalog
+from tensorgame.cli.common import (
+    RING,
+    emit_json,
+    format_option,
+    json_option,
+    open_catalog,
+)
 from tensorgame.formats import read_schemes, write_scheme
 from tensorgame.render.text import header
 from tensorgame.search.lifting import hensel_lift

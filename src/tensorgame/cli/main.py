@@ -1,9 +1,11 @@
 """The ``tensorgame`` command group and its error policy.
 
-A user mistake (any :class:`TensorGameError`, which the readers and writers also
-raise for unreadable or unwritable paths) prints one line ``error: ...`` and exits 2;
-click's own usage errors exit 2 as well; Ctrl-C exits 130. Programming errors keep
-their traceback. The policy lives in the group itself, so ``CliRunner`` tests see
+A scheme that fails exact verification where a correct one was needed
+(:class:`VerificationError`, raised by any command) prints one line ``error: ...``
+and exits 1, the status ``verify`` gives a wrong scheme. Any other user mistake (a
+:class:`TensorGameError`, which the readers and writers also raise for unreadable or
+unwritable paths) prints one line ``error: ...`` and exits 2; click's own usage errors
+exit 2 as well; Ctrl-C exits 130. Programming errors keep their traceback. The policy lives in the group itself, so ``CliRunner`` tests see
 exactly what the console script does.
 """
 
@@ -27,8 +29,10 @@ from tensorgame.cli.show_cmd import show
 from tensorgame.cli.target_cmd import target
 from tensorgame.cli.train_cmd import train
 from tensorgame.cli.verify_cmd import verify
-from tensorgame.errors import TensorGameError
+from tensorgame.errors import TensorGameError, VerificationError
 
+#: Exit status of a wrong scheme, in every command.
+WRONG_SCHEME = 1
 #: Exit status of a user mistake (same as click's usage errors).
 USER_ERROR = 2
 #: Conventional status after SIGINT (128 + 2).
@@ -42,6 +46,12 @@ class UserError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {' '.join(self.format_message().split())}", err=True)
+
+
+class WrongScheme(UserError):
+    """A scheme failed exact verification: one ``error: <message>`` line, exit 1."""
+
+    exit_code = WRONG_SCHEME
 
 
 class Interrupted(click.ClickException):
@@ -59,6 +69,8 @@ class TensorGameGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except VerificationError as exc:
+            raise WrongScheme(str(exc)) from None
         except TensorGameError as exc:
             raise UserError(str(exc)) from None
         except KeyboardInterrupt:

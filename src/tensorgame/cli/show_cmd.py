@@ -13,13 +13,14 @@ from tensorgame.cli.common import (
     check_summary,
     emit_json,
     format_option,
+    is_entry_id,
     json_option,
     open_catalog,
 )
-from tensorgame.tensors.target_names import parse_target
 from tensorgame.formats import read_schemes
 from tensorgame.render import algorithm_text, plot_factors
 from tensorgame.tensors.rings import Ring
+from tensorgame.tensors.target_names import parse_target
 
 
 @click.command()
@@ -30,15 +31,17 @@ from tensorgame.tensors.rings import Ring
 @click.option("--ring", type=RING, help="Read the file's factors in this ring.")
 @format_option
 @json_option
-def show(source: str, png: Path | None, target: str | None, ring: Ring | None, fmt: str | None,
-         as_json: bool) -> None:
+@click.pass_context
+def show(ctx: click.Context, source: str, png: Path | None, target: str | None, ring: Ring | None,
+         fmt: str | None, as_json: bool) -> None:
     """Print the algorithm of a scheme file, or of catalogue entry ID.
 
     A file is shown as it is, even when wrong: a warning line then says that it does
-    not verify. --png needs a single scheme (use --target in a file of several).
+    not verify, and the exit status is 1 as for every wrong scheme. --png needs a
+    single scheme (use --target in a file of several).
     """
     path = Path(source)
-    if not path.exists() and source.isdigit():
+    if not path.exists() and is_entry_id(source):
         if target or ring or fmt:
             raise click.UsageError("--target, --ring and --format apply only to a file")
         with open_catalog(create=False) as cat:
@@ -67,3 +70,5 @@ def show(source: str, png: Path | None, target: str | None, ring: Ring | None, f
         click.echo(text, nl=False)
     if as_json:
         emit_json({"file": str(path), "png": str(png) if png else None, "schemes": docs})
+    if not all(doc["ok"] for doc in docs):
+        ctx.exit(1)

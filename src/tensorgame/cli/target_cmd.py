@@ -28,20 +28,25 @@ _KNOWN_LABELS = {
     "best_q": "best known, Q",
     "lower_bound": "lower bound",
 }
+#: The FastMatrixMultiplication collection's rings (ZT: coefficients in {-1, 0, 1}).
+_COLLECTION_RINGS = ("ZT", "Z", "Q")
 
 
-def _catalogue_best(target: Target) -> dict[str, dict[str, Any]] | None:
-    """Best stored rank per ring, or None when there is no catalogue (none is created)."""
+def _catalogue_best(target: Target) -> tuple[dict[str, dict[str, Any]] | None, list[dict[str, Any]]]:
+    """Best stored rank per ring (None when there is no catalogue: none is created) and
+    the altered rows set aside on the way."""
     if not state().catalog.exists():
-        return None
+        return None, []
     with open_catalog(create=False) as catalog:
-        entries = [e for e in catalog.best_per_target() if e.target_key == target.key]
-    return {e.ring: {"id": e.id, "rank": e.rank, "additions": e.additions} for e in entries}
+        entries = catalog.best_per_target(target_key=target.key)
+        bad = [row.to_dict() for row in catalog.skipped]
+    return {e.ring: {"id": e.id, "rank": e.rank, "additions": e.additions} for e in entries}, bad
 
 
 def describe(target: Target) -> dict[str, Any]:
     """Everything the command reports, as JSON-ready values."""
     known = known_ranks(*target.params) if target.is_matmul else None
+    catalog_best, bad_rows = _catalogue_best(target)
     return {
         "target": target.name,
         "key": target.key,
@@ -54,7 +59,8 @@ def describe(target: Target) -> dict[str, Any]:
         "known_ranks": dataclasses.asdict(known) if known else None,
         "symmetries": list(target.symmetries),
         "catalog": str(state().catalog),
-        "catalog_best": _catalogue_best(target),
+        "catalog_best": catalog_best,
+        "bad_rows": bad_rows,
     }
 
 
@@ -65,8 +71,9 @@ def describe(target: Target) -> dict[str, Any]:
 @json_option
 def target(spec: tuple[str, ...], tensor_file: Path | None, as_json: bool) -> None:
     """Describe a target: SPEC is N M P (matrix multiplication), skew_matvec N,
-    polymul N M or complex. Shows the tensor's size, naive and known ranks,
-    symmetries and the best ranks already in the catalogue."""
+    polymul N M or complex. Shows the tensor's size, naive and known ranks (published,
+    and the FastMatrixMultiplication collection's best per ring), symmetries and the
+    best ranks already in the catalogue."""
     if (tensor_file is None) == (not spec):
         raise TargetError(f"give either a target ({TARGET_SYNTAX}) or --file, not both or neither")
     tgt = load_target_file(tensor_file) if tensor_file else target_from_words(spec)
@@ -84,9 +91,14 @@ def target(spec: tuple[str, ...], tensor_file: Path | None, as_json: bool) -> No
         ("naive rank", info["naive_rank"]),
     ]
     if info["known_ranks"]:
+        known = info["known_ranks"]
         for field, label in _KNOWN_LABELS.items():
-            value = info["known_ranks"][field]
+            value = known[field]
             rows.append((label, "unknown" if value is None else value))
+        for ring in _COLLECTION_RINGS:
+            value, source = known[f"collection_{ring.lower()}"], known["collection_sources"].get(ring)
+            rows.append((f"collection best, {ring}",
+                         "unknown" if value is None else f"{value}  ({source})" if source else value))
     rows.append(("symmetries", ", ".join(info["symmetries"]) or "none"))
     best = info["catalog_best"]
     if best is None:

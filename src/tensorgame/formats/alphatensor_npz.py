@@ -16,24 +16,32 @@ numpy's array reconstruction: an npz from the internet must not run code.
 from __future__ import annotations
 
 import io
-import math
 import pickle
 import re
 import zipfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from tensorgame.errors import FormatError, TensorGameError
-from tensorgame.fileio import atomic_write, error_context, read_bytes
-from tensorgame.tensors.rings import Q, Z, Z2, Ring
+from tensorgame.fileio import (
+    atomic_write,
+    error_context,
+    open_zip,
+    read_bytes,
+    read_npy_data,
+    read_npy_header,
+)
+from tensorgame.tensors.rings import Z2, Q, Ring, Z
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import matmul_target
 
-#: Largest decompressed member we agree to read (protects against zip bombs).
-MAX_MEMBER_BYTES = 1 << 30
+#: Largest decompressed member, and all members together, that we agree to read
+#: (zip bombs); AlphaTensor's factorizations_r holds 69 MB in members of at most 1.2 MB.
+MAX_MEMBER_BYTES = 1 << 28
+MAX_TOTAL_BYTES = 1 << 29
 #: Largest ``scale`` entry accepted (real files use 1, 2 and 8).
 MAX_SCALE = 2**31
 #: Largest power of two accepted as the denominator of a float entry.
@@ -58,7 +66,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Resolves only the globals needed to rebuild numpy arrays; anything else (the
     way a malicious pickle reaches ``os.system`` or ``eval``) is refused."""
 
-    def __init__(self, file: io.BytesIO, member: str) -> None:
+    def __init__(self, file: IO[bytes], member: str) -> None:
         super().__init__(file)
         self._member = member
 
@@ -131,64 +139,49 @@ def _check_writable_ring(ring: Ring, f2_file: bool, path: str | Path) -> None:
 
 
 def _read_members(path: str | Path) -> dict[str, np.ndarray]:
-    """Every ``.npy`` member of the zip as an array, keyed by name without ``.npy``."""
+    """Every ``.npy`` member of the zip as an array, keyed by name without ``.npy``.
+
+    Sizes are checked before anything is decompressed: the central directory's
+    declared sizes against :data:`MAX_MEMBER_BYTES` and :data:`MAX_TOTAL_BYTES`
+    (:func:`~tensorgame.fileio.open_zip`), then each member's ``.npy`` header (the first
+    bytes of its stream) against the size the zip declares for it.
+    """
     data = read_bytes(path)
     with error_context(str(path)):
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-            raise FormatError("not a valid npz (zip) file") from None
+        archive, infos = open_zip(data, max_member=MAX_MEMBER_BYTES, max_total=MAX_TOTAL_BYTES)
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise FormatError(f"npz member {info.filename!r} is not a .npy array")
         members: dict[str, np.ndarray] = {}
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            name = info.filename
-            if not name.endswith(".npy"):
-                raise FormatError(f"npz member {name!r} is not a .npy array")
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise FormatError(f"npz member {name!r} is larger than {MAX_MEMBER_BYTES:,} bytes")
+        for info in infos:
+            key = info.filename[: -len(".npy")]
             try:
-                raw = archive.read(info)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError):
-                raise FormatError(f"npz member {name!r} is corrupt or uses an unsupported compression") from None
-            members[name[: -len(".npy")]] = _parse_npy(raw, name[: -len(".npy")])
+                with archive.open(info) as fh:
+                    members[key] = _member_array(fh, info, key)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                    ValueError, OSError):
+                raise FormatError(f"npz member {info.filename!r} is corrupt or uses an unsupported "
+                                  "compression") from None
         return members
 
 
-def _parse_npy(raw: bytes, member: str) -> np.ndarray:
-    """One .npy payload: plain dtypes straight from the bytes, object dtypes through
-    the restricted unpickler."""
-    fh = io.BytesIO(raw)
-    try:
-        version = npy_format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
-        else:
-            raise FormatError(f"npz member {member}: unsupported .npy version {version}")
-    except TensorGameError:
-        raise
-    except Exception:  # numpy parses the header text with its own tokenizer; anything goes
-        raise FormatError(f"npz member {member}: not a valid .npy array header") from None
-    if any(side < 0 for side in shape):
-        raise FormatError(f"npz member {member}: negative size in shape {shape}")
-    if dtype.hasobject:
-        return _unpickle_array(fh, member)
-    count = math.prod(shape)
-    payload = raw[fh.tell():]
-    if len(payload) < count * dtype.itemsize:
-        raise FormatError(f"npz member {member}: truncated data ({len(payload)} bytes for shape {shape})")
-    flat = np.frombuffer(payload, dtype=dtype, count=count)
-    return flat.reshape(shape, order="F" if fortran else "C")
+def _member_array(fh: IO[bytes], info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    """One member: its header first (size agreed with the zip's), then its data; plain
+    dtypes straight from the bytes, object dtypes through the restricted unpickler."""
+    name = f"npz member {key}"
+    header = read_npy_header(fh, name)
+    if header.nbytes is not None and header.offset + header.nbytes != info.file_size:
+        raise FormatError(f"{name}: the array header announces {header.offset + header.nbytes:,} "
+                          f"bytes but the zip declares {info.file_size:,}")
+    return read_npy_data(fh, header, name, lambda stream: _unpickle_array(stream, key))
 
 
-def _unpickle_array(fh: io.BytesIO, member: str) -> np.ndarray:
+def _unpickle_array(fh: IO[bytes], member: str) -> np.ndarray:
     try:
         value = _ArrayOnlyUnpickler(fh, member).load()
     except TensorGameError:
         raise
-    except Exception as exc:  # any malformed pickle: it is input, not a bug of ours
+    except Exception as exc:  # noqa: BLE001 - any malformed pickle: it is input, not a bug of ours
         raise FormatError(f"npz member {member}: unreadable pickled array ({type(exc).__name__})") from None
     if not isinstance(value, np.ndarray):
         raise FormatError(f"npz member {member}: the pickle holds a {type(value).__name__}, not an array")

@@ -1,6 +1,7 @@
 """Plain-text schemes as written by Kauers–Moosbauer's flip-graph tools.
 
-One product per line, e.g. ``(a11+a22)*(b11+b22)*(c11+c22)``: three signed integer
+One product per line, e.g. ``(a11+a22)*(b11+b22)*(c11+c22)`` or, as in Kauers–Moosbauer's
+expression files (``.exp``), ``(a11 + a22) (b11 + b22) (c11 + c22)``: three signed integer
 combinations of ``a<i><j>``, ``b<j><k>``, ``c<k><i>`` (1-based; ``a1_10`` with an
 underscore once a side reaches 10). These tools use the cyclic convention
 T = Σ a_ij b_jk c_ki, so ``c<k><i>`` is entry (k, i) of C transposed, i.e. our C[i][k]
@@ -18,7 +19,7 @@ import numpy as np
 
 from tensorgame.errors import FormatError
 from tensorgame.fileio import atomic_write, error_context, read_text
-from tensorgame.tensors.rings import Z, Ring, parse_ring
+from tensorgame.tensors.rings import Ring, Z, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
@@ -26,11 +27,17 @@ _TOKEN_RE = re.compile(
     r"\s*(?:(?P<var>[abc])(?:(?P<wide1>\d{1,4})_(?P<wide2>\d{1,4})|(?P<narrow>\d+))"
     r"|(?P<int>\d+)|(?P<op>[-+*()]))"
 )
-_FORMAT_RE = re.compile(r"^#\s*format\s*[:=]?\s*(\d{1,4})[\s,x]+(\d{1,4})[\s,x]+(\d{1,4})\s*$", re.I)
-_RING_RE = re.compile(r"^#\s*ring\s*[:=]?\s*(\S+)\s*$", re.I)
+_FORMAT_RE = re.compile(r"^#\s*format\s*[:=]?\s*(\d{1,4})[\s,x]+(\d{1,4})[\s,x]+(\d{1,4})\s*$", re.IGNORECASE)
+_RING_RE = re.compile(r"^#\s*ring\s*[:=]?\s*(\S+)\s*$", re.IGNORECASE)
 _MAX_COEFFICIENT_DIGITS = 18
 #: Coefficients stay far below int64 overflow even when a variable is repeated.
 _MAX_COEFFICIENT = 2**31
+#: Most products and variable occurrences read (each costs ~100 bytes of Python objects
+#: while parsing); the largest matmul target we build has naive rank 8192.
+MAX_PRODUCTS = 1 << 16
+MAX_TERMS = 1 << 22
+#: Longest line tokenised (a dense <16,16,16> product takes about 6 kB).
+MAX_LINE_CHARS = 1 << 20
 
 #: letter -> (which factor, which side of (n, m, p) bounds each of its two indices)
 _LETTERS = {"a": (0, (0, 1)), "b": (1, (1, 2)), "c": (2, (2, 0))}
@@ -70,10 +77,11 @@ class _Line:
         return self.tokens[self.pos - 1][1]
 
     def product(self) -> list[list[tuple[str, int, int, int]]]:
-        """product := factor '*' factor '*' factor"""
+        """product := factor ['*'] factor ['*'] factor (juxtaposed factors multiply)"""
         factors = [self.factor()]
-        while self.peek() == "*":
-            self.take("*")
+        while self.peek() in ("*", "(", "var"):
+            if self.peek() == "*":
+                self.take("*")
             factors.append(self.factor())
         if self.peek() is not None:
             raise FormatError(f"unexpected {self.peek()!r} after the product")
@@ -155,11 +163,14 @@ def parse_flipgraph(text: str, ring: Ring | str | None = None, target: Target | 
     which takes precedence over inference from the largest indices."""
     header_shape, header_ring = None, None
     products = []
+    terms = 0
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
         with error_context(f"line {lineno}"):
+            if len(line) > MAX_LINE_CHARS:
+                raise FormatError(f"longer than {MAX_LINE_CHARS:,} characters")
             if line.startswith("#"):
                 if (m := _FORMAT_RE.match(line)):
                     header_shape = tuple(int(x) for x in m.groups())
@@ -168,6 +179,10 @@ def parse_flipgraph(text: str, ring: Ring | str | None = None, target: Target | 
                 continue
             factors = _Line(line).product()
             products.append(_ordered(factors))
+            terms += sum(map(len, factors))
+            if len(products) > MAX_PRODUCTS or terms > MAX_TERMS:
+                raise FormatError(f"more than {MAX_PRODUCTS:,} products or {MAX_TERMS:,} variables; "
+                                  "refusing a scheme this large")
     if not products:
         raise FormatError("no products found")
     shape = _shape(products, header_shape, target)

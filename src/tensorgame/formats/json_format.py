@@ -3,7 +3,9 @@
 One document per scheme (a file may hold a list of them). The factor matrices are
 written one term per line so that a diff of two files is readable, and the index
 convention is stated in every document because the most common mistake when
-exchanging schemes is a third factor that indexes C transposed.
+exchanging schemes is a third factor that indexes C transposed. The header is
+optional when reading, and a document of the FastMatrixMultiplication collection
+(``n``, ``m``, ``u`` ... see :mod:`.fmm_json`) in the same file is read as well.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from tensorgame.errors import FormatError
-from tensorgame.fileio import atomic_write, error_context, read_text
+from tensorgame.fileio import atomic_write, error_context, load_json, read_text
+from tensorgame.formats.fmm_json import (
+    COLLECTION,
+    collection_document,
+    is_collection_document,
+    scheme_from_collection,
+)
 from tensorgame.tensors.rings import Q, Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, target_from_json
@@ -59,13 +67,22 @@ def scheme_to_json(scheme: Scheme, **meta: Any) -> dict[str, Any]:
 
 
 def scheme_from_json(doc: Any) -> Scheme:
-    """Rebuild a scheme from its document (metadata keys are ignored; not verified)."""
+    """Rebuild a scheme from its document (metadata keys are ignored; not verified).
+
+    The header (``format``, ``version``, ``convention``) is optional, so a hand-written
+    ``{"shape": [2, 2, 2], "ring": "Z", "u": ..., "v": ..., "w": ...}`` reads too.
+    """
     if not isinstance(doc, dict):
         raise FormatError(f"expected a JSON object for a scheme, got {type(doc).__name__}")
-    if doc.get("format") != FORMAT_NAME:
+    if "format" in doc and doc["format"] != FORMAT_NAME:
         raise FormatError(
-            f"not a tensorgame scheme document ('format' is {_brief(doc.get('format'))}, "
+            f"not a tensorgame scheme document ('format' is {_brief(doc['format'])}, "
             f"expected {FORMAT_NAME!r})"
+        )
+    if not any(key in doc for key in ("format", "shape", "target")):
+        raise FormatError(
+            "not a scheme document: expected our keys ('shape' or 'target', 'ring', 'u', 'v', "
+            f"'w') or the {COLLECTION} collection's ('n', 'm', 'u', 'v', 'w')"
         )
     version = doc.get("version", VERSION)
     if version != VERSION or isinstance(version, bool):
@@ -99,22 +116,22 @@ def scheme_from_json(doc: Any) -> Scheme:
 def read_json_documents(path: str | Path) -> list[tuple[Scheme, dict[str, Any]]]:
     """Every scheme in the file with its metadata (all non-structural keys), unverified.
 
-    The catalogue importer keeps the metadata (method, seed, found_at, source ...).
+    Documents of the FastMatrixMultiplication collection are recognised by their keys
+    and converted; their metadata is ``{"collection": ...}`` only. The catalogue
+    importer keeps the metadata (method, seed, found_at, source ...).
     """
     text = read_text(path)
     with error_context(str(path)):
-        try:
-            data = json.loads(text)
-        except RecursionError:
-            raise FormatError("not valid JSON (nested too deeply)") from None
-        except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
-            raise FormatError(f"not valid JSON ({_first_line(exc)})") from None
+        data = load_json(text)
         docs = data if isinstance(data, list) else [data]
         if not docs:
             raise FormatError("the file holds an empty list, no scheme")
         out = []
         for index, doc in enumerate(docs):
             with error_context(f"document {index + 1}") if isinstance(data, list) else nullcontext():
+                if is_collection_document(doc):
+                    out.append((scheme_from_collection(doc), {"collection": COLLECTION}))
+                    continue
                 scheme = scheme_from_json(doc)
             out.append((scheme, {k: v for k, v in doc.items() if k not in STRUCTURAL_KEYS}))
         return out
@@ -126,9 +143,18 @@ def read_json(path: str | Path, ring: Ring | None = None) -> list[Scheme]:
     return schemes if ring is None else [s.with_ring(ring) for s in schemes]
 
 
-def write_json(schemes: list[Scheme], path: str | Path, **meta: Any) -> None:
-    """One document, or a list of documents when there are several schemes."""
-    docs = [scheme_to_json(s, **meta) for s in schemes]
+def write_json(schemes: list[Scheme], path: str | Path, metas: list[dict[str, Any]]) -> None:
+    """One document, or a list of documents when there are several schemes; ``metas``
+    holds each scheme's metadata."""
+    _write_documents([scheme_to_json(s, **meta) for s, meta in zip(schemes, metas, strict=True)], path)
+
+
+def write_collection_json(schemes: list[Scheme], path: str | Path) -> None:
+    """The schemes as FastMatrixMultiplication documents (a list when there are several)."""
+    _write_documents([collection_document(s) for s in schemes], path)
+
+
+def _write_documents(docs: list[dict[str, Any]], path: str | Path) -> None:
     parts = [_dump_document(doc) for doc in docs]
     text = parts[0] if len(parts) == 1 else "[\n" + ",\n".join(parts) + "\n]"
     atomic_write(path, (text + "\n").encode("utf-8"))

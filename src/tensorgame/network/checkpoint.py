@@ -12,7 +12,10 @@ A checkpoint is one ``torch.save`` file holding a dict of plain data only:
 Writing is atomic (bytes assembled in memory, then :func:`tensorgame.fileio.atomic_write`),
 so a crash mid-save never leaves a half-written checkpoint. Reading uses
 ``torch.load(weights_only=True)`` only: a checkpoint is data, never code, so a file from
-elsewhere cannot run anything. Anything wrong with a file (unreadable, truncated,
+elsewhere cannot run anything. Sizes are checked before anything is built: the file and
+the sizes its zip archive declares against the memory budget
+(:func:`~tensorgame.network.config.memory_budget_bytes`), the network config's
+parameter count by :class:`NetworkConfig` itself. Anything wrong with a file (unreadable, truncated,
 corrupted, another program's pickle, a config or weights that do not fit) raises a
 one-line :class:`CheckpointError`.
 """
@@ -27,8 +30,8 @@ from typing import Any
 import torch
 
 from tensorgame.errors import TensorGameError
-from tensorgame.fileio import atomic_write
-from tensorgame.network.config import NetworkConfig
+from tensorgame.fileio import atomic_write, open_zip, read_bytes
+from tensorgame.network.config import NetworkConfig, memory_budget_bytes
 from tensorgame.network.errors import CheckpointError, NetworkError
 from tensorgame.network.model import AlphaTensorNet
 
@@ -95,10 +98,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"
     written by :func:`save_checkpoint`. Load the optimiser state with
     ``optimizer.load_state_dict`` after building the optimiser on the model."""
     path = Path(path)
+    budget = memory_budget_bytes()
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        data = read_bytes(path, budget)
+    except TensorGameError as exc:
+        raise CheckpointError(str(exc)) from None
+    try:
+        open_zip(data, max_member=budget, max_total=budget)  # torch.save writes a zip
+    except TensorGameError as exc:
+        raise CheckpointError(f"{path}: not a tensorgame network checkpoint ({exc})") from None
     try:
         with warnings.catch_warnings():  # a foreign pickle's protocol warning is noise here
             warnings.simplefilter("ignore")

@@ -14,6 +14,7 @@ which is how checkpoints store it.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -25,6 +26,46 @@ from tensorgame.network.errors import NetworkError
 #: Largest token vocabulary (|coefficients| ** chunk) accepted: the policy's output
 #: layer and the legality masks have one entry per token.
 MAX_VOCABULARY = 1 << 16
+#: Share of the machine's physical memory a network (or a training run, see
+#: :mod:`tensorgame.training.config`) may plan to use; the rest is left to the search,
+#: the operating system and other processes. Checked before anything is allocated: a
+#: huge ``d_model`` once filled 24 GB before the kernel killed the process.
+MEMORY_FRACTION = 0.5
+#: float32 weights, their gradients and Adam's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+#: Assumed when the platform reports no memory size.
+_FALLBACK_MEMORY = 8 << 30
+
+
+def physical_memory_bytes() -> int:
+    """This machine's physical memory (sysconf, else /proc/meminfo, else 8 GiB)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return _FALLBACK_MEMORY
+
+
+def memory_budget_bytes() -> int:
+    """What a network or a training run may plan to use: :data:`MEMORY_FRACTION` of
+    the physical memory."""
+    return int(physical_memory_bytes() * MEMORY_FRACTION)
+
+
+def check_memory(need: int, what: str) -> None:
+    """NetworkError unless ``need`` bytes fit in :func:`memory_budget_bytes`."""
+    budget = memory_budget_bytes()
+    if need > budget:
+        raise NetworkError(
+            f"{what} needs about {need / 2**30:,.1f} GiB, above the {budget / 2**30:,.1f} GiB allowed "
+            f"({MEMORY_FRACTION:.0%} of this machine's memory); make it smaller")
 
 
 def _integer(value: object, name: str, low: int, high: int | None = None) -> int:
@@ -113,6 +154,8 @@ class NetworkConfig:
         if not 0.0 <= drop < 1.0:
             raise NetworkError(f"dropout must be in [0, 1), got {drop}")
         set_("dropout", drop)
+        check_memory(self.parameter_count * TRAINING_BYTES_PER_PARAMETER,
+                     f"a network of {self.parameter_count:,} parameters (to train)")
 
     # --- derived sizes -------------------------------------------------------------------
     @property
@@ -124,6 +167,22 @@ class NetworkConfig:
     def move_length(self) -> int:
         """Tokens per move: ceil(3·S / chunk)."""
         return -(-3 * self.max_side // self.chunk)
+
+    @property
+    def parameter_count(self) -> int:
+        """Parameters of the :class:`~tensorgame.network.model.AlphaTensorNet` this
+        config builds, counted from the sizes alone (nothing is allocated)."""
+        d, f, s = self.d_model, self.ffn_ratio, self.max_side
+        attention = 4 * d * d + 4 * d  # query, keys-values (2d) and output projections
+        feed_forward = 2 * f * d * d + f * d + 3 * d  # layer norm, two linear layers
+        torso_block = 2 * d + attention + feed_forward
+        torso = (3 * (s * (self.history + 2) * d + d) + 3 * s * s * d + 5 * d + 8 * d
+                 + 3 * self.torso_layers * torso_block + 2 * d)
+        decoder_layer = 4 * d + 2 * attention + feed_forward
+        policy = ((self.vocabulary + 1) * d + self.move_length * d
+                  + self.policy_layers * decoder_layer + 2 * d + d * self.vocabulary + self.vocabulary)
+        value = d * d + d + d * self.quantiles + self.quantiles
+        return torso + policy + value
 
     @property
     def risk_quantile_count(self) -> int:

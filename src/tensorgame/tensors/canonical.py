@@ -155,11 +155,11 @@ def _normalised_terms(scheme: Scheme) -> np.ndarray:
         wn = [x * gu * gv for x in wr]
         g = math.gcd(*wn, d) or 1
         rows.append([x // gu for x in ur] + [x // gv for x in vr] + [x // g for x in wn] + [d // g])
-    return np.asarray(rows, dtype=object).reshape(scheme.rank, -1)
+    width = sum(scheme.target.dims) + 1
+    return np.asarray(rows, dtype=object).reshape(scheme.rank, width)
 
 
 def _exact_signature(scheme: Scheme) -> bytes:
-    ni, nj, _ = scheme.target.dims
     variants = [_normalised_terms(scheme)]
     if "swap_inputs" in scheme.target.symmetries:
         swapped = Scheme(scheme.target, scheme.ring, scheme.v, scheme.u, scheme.w, scheme.denominators)

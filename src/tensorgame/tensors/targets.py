@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -24,12 +23,23 @@ from typing import Any
 
 import numpy as np
 
-from tensorgame.errors import TargetError
+from tensorgame.errors import FormatError, TargetError
+from tensorgame.fileio import (
+    error_context,
+    load_json,
+    read_npy_data,
+    read_npy_header,
+    read_text,
+)
+from tensorgame.tensors.modular import PRIME_BITS, PRIMES, matrix_rank_kernel
 
 #: Largest dense tensor we agree to build (entries); <16,16,16> has 1.7e7.
 MAX_TENSOR_ENTRIES = 1 << 26
 #: Largest matrix side accepted for matmul targets.
 MAX_MATMUL_SIDE = 64
+#: Multiply-adds spent on exact slice ranks in :attr:`Target.naive_rank` (about a
+#: second); float SVDs of the largest allowed slices took minutes and ignored Ctrl-C.
+NAIVE_RANK_WORK = 10**9
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,12 +95,13 @@ class Target:
 
         For matmul this is n·m·p; for a general tensor it is the smallest sum of
         slice-matrix ranks over the three modes (each slice matrix M_a of rank r
-        costs r products), which equals the number of non-zeros for matmul.
+        costs r products), which equals the number of non-zeros for matmul. Slice
+        ranks are exact within a work budget, bounded by the slice's size past it.
         """
         if self.is_matmul:
             n, m, p = self.params
             return n * m * p
-        return min(_slice_rank_sum(self.tensor, mode) for mode in range(3))
+        return _naive_rank(self.tensor)
 
     def labels(self) -> tuple[list[str], list[str], list[str]]:
         """Human names of the coordinates of the three factors (x, y inputs, z output)."""
@@ -120,11 +131,47 @@ def _tensor_digest(t: np.ndarray) -> str:
     return h.hexdigest()[:32]
 
 
-def _slice_rank_sum(t: np.ndarray, mode: int) -> int:
-    slices = np.moveaxis(t, mode, 0).astype(np.float64)
-    if slices.shape[1] == 0 or slices.shape[2] == 0:
-        return 0
-    return int(np.linalg.matrix_rank(slices).sum())
+def _naive_rank(t: np.ndarray) -> int:
+    """min over the three modes of the sum of the slice ranks (see :attr:`Target.naive_rank`).
+
+    Cost is bounded up front: a slice that has at most one non-zero per row and column
+    (every slice of matmul, polymul, skew_matvec) has rank = its non-zero count for free;
+    the others, without repeated rows and columns, are ranked over Q (compiled, one
+    slice per call, so Ctrl-C is honoured between slices) while :data:`NAIVE_RANK_WORK`
+    lasts, after which a slice counts min(distinct rows, distinct columns): still the
+    size of a valid algorithm.
+    """
+    budget = NAIVE_RANK_WORK
+    best: int | None = None
+    for mode in range(3):
+        total = 0
+        for piece in np.moveaxis(t, mode, 0):
+            rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
+            nnz = int(np.count_nonzero(piece))
+            if nnz == len(rows) == len(cols):
+                total += nnz
+                continue
+            # repeated rows or columns do not change the rank
+            sub = _distinct_rows(_distinct_rows(piece[np.ix_(rows, cols)]).T).T
+            r, c = sub.shape
+            cost = r * c * min(r, c)
+            if cost > budget:
+                total += min(r, c)
+            else:
+                budget -= cost
+                sub = np.ascontiguousarray(sub, dtype=np.int64)
+                total += int(matrix_rank_kernel(sub, r, c, 0, np.empty_like(sub),
+                                                np.zeros(r, np.uint64), PRIMES, PRIME_BITS))
+            if best is not None and total >= best:
+                break
+        best = total if best is None else min(best, total)
+    return int(best or 0)
+
+
+def _distinct_rows(a: np.ndarray) -> np.ndarray:
+    """The rows of ``a`` without repeats (exact: compared as bytes; faster than np.unique)."""
+    a = np.ascontiguousarray(a)
+    return np.asarray(list({row.tobytes(): row for row in a}.values()))
 
 
 def _freeze(t: np.ndarray) -> np.ndarray:
@@ -250,7 +297,8 @@ def _as_matmul(arr: np.ndarray) -> Target | None:
         if d0 % n or d1 % m:
             continue
         p = d1 // m
-        if n * p == d2 and int(np.count_nonzero(arr)) == n * m * p and np.array_equal(arr, matmul_tensor(n, m, p)):
+        if (n * p == d2 and max(n, m, p) <= MAX_MATMUL_SIDE and int(np.count_nonzero(arr)) == n * m * p
+                and np.array_equal(arr, matmul_tensor(n, m, p))):
             return matmul_target(n, m, p)
     return None
 
@@ -294,28 +342,50 @@ def _tensor_from_entries(dims: Any, entries: Any) -> Target:
         idx = ent[:, :3]
         if (idx < 0).any() or (idx >= np.asarray(dims)).any():
             raise TargetError("tensor 'entries' has an index outside 'dims'")
+        if ((ent[:, 3] >= 2**31) | (ent[:, 3] <= -(2**31))).any():  # before summing repeats
+            raise TargetError("tensor 'entries' values must be below 2^31 in absolute value")
         np.add.at(t, (idx[:, 0], idx[:, 1], idx[:, 2]), ent[:, 3])
     return tensor_target(t)
 
 
 def load_target_file(path: str | Path) -> Target:
-    """Read a user tensor: ``.npy`` (integer array, no pickle) or JSON (see to_json)."""
+    """Read a user tensor: ``.npy`` (plain numeric array, no pickle) or JSON (see
+    :meth:`Target.to_json`), with the guards of the scheme readers (:mod:`tensorgame.fileio`:
+    file size, JSON nesting and digits, the ``.npy`` shape checked before any data is
+    read). Every problem is a :class:`TargetError`. A zero tensor is refused: its rank
+    is 0, there is nothing to compute."""
     path = Path(path)
     try:
-        if path.suffix == ".npy":
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except ValueError as exc:
-                raise TargetError(f"{path}: not a plain numeric .npy array ({exc})") from None
-            return tensor_target(arr)
-        doc = json.loads(path.read_text())
+        if path.suffix.lower() == ".npy":
+            target = tensor_target(_read_npy_tensor(path))
+        else:
+            text = read_text(path)
+            with error_context(str(path)):
+                doc = load_json(text)
+                if isinstance(doc, dict) and "target" in doc and "kind" not in doc:
+                    doc = doc["target"]
+                target = target_from_json(doc)
+    except FormatError as exc:
+        raise TargetError(str(exc)) from None
+    if not target.tensor.any():
+        raise TargetError(f"{path}: the tensor is zero, so its rank is 0: there is nothing to compute")
+    return target
+
+
+def _read_npy_tensor(path: Path) -> np.ndarray:
+    """The 3-way array of a ``.npy`` file; shape and size are checked from the header,
+    before the data is read."""
+    try:
+        with open(path, "rb") as fh:
+            header = read_npy_header(fh, str(path))
+            if len(header.shape) != 3:
+                raise TargetError(f"{path}: a target tensor must have 3 axes, got shape {header.shape}")
+            if min(header.shape) < 1:
+                raise TargetError(f"{path}: a target tensor must be non-empty, got shape {header.shape}")
+            _check_entries(header.count, f"{path}: the tensor")
+            return read_npy_data(fh, header, str(path))
     except OSError as exc:
-        raise TargetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TargetError(f"{path}: not valid JSON ({exc})") from None
-    if isinstance(doc, dict) and "target" in doc and "kind" not in doc:
-        doc = doc["target"]
-    return target_from_json(doc)
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _labels(kind: str, params: tuple[int, ...], dims: tuple[int, int, int]):
@@ -343,35 +413,53 @@ def _labels(kind: str, params: tuple[int, ...], dims: tuple[int, int, int]):
 
 @dataclass(frozen=True)
 class KnownRanks:
-    """Reference ranks for a matmul format (from the project's brief, as of 2026)."""
+    """Reference ranks for a matmul format: published ranks (from the project's brief,
+    as of 2026) and the FastMatrixMultiplication collection's best per ring (``ZT``:
+    coefficients in {-1, 0, 1}; ``Z``; ``Q``), with the collection's file for each."""
 
     naive: int
-    alphatensor_z: int | None
-    alphatensor_z2: int | None
-    best_z: int | None
-    best_z2: int | None
-    best_q: int | None
-    lower_bound: int | None
+    alphatensor_z: int | None = None
+    alphatensor_z2: int | None = None
+    best_z: int | None = None
+    best_z2: int | None = None
+    best_q: int | None = None
+    lower_bound: int | None = None
+    collection_zt: int | None = None
+    collection_z: int | None = None
+    collection_q: int | None = None
+    collection_sources: dict[str, str] = field(default_factory=dict)
+
+
+def _data_rows(name: str) -> list[dict[str, str]]:
+    """The rows of a CSV file shipped in tensorgame/data (``#`` lines are comments)."""
+    text = resources.files("tensorgame.data").joinpath(name).read_text()
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
 
 
 @lru_cache(maxsize=1)
 def _known_table() -> dict[tuple[int, int, int], KnownRanks]:
-    text = resources.files("tensorgame.data").joinpath("known_ranks.csv").read_text()
     table = {}
-    for row in csv.DictReader(text.splitlines()):
-        def num(key: str) -> int | None:
-            return int(row[key]) if row[key] else None
-
+    for row in _data_rows("known_ranks.csv"):
+        num = {k: int(v) if v else None for k, v in row.items()}
         key = (int(row["n"]), int(row["m"]), int(row["p"]))
         table[key] = KnownRanks(
-            naive=int(row["naive"]), alphatensor_z=num("alphatensor_Z"),
-            alphatensor_z2=num("alphatensor_Z2"), best_z=num("best_Z"),
-            best_z2=num("best_Z2"), best_q=num("best_Q"), lower_bound=num("lower_bound"),
+            naive=int(row["naive"]), alphatensor_z=num["alphatensor_Z"],
+            alphatensor_z2=num["alphatensor_Z2"], best_z=num["best_Z"],
+            best_z2=num["best_Z2"], best_q=num["best_Q"], lower_bound=num["lower_bound"],
         )
+    collection: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for row in _data_rows("fmm_best.csv"):
+        n, m, p = sorted(int(x) for x in row["format"].split("x"))
+        fields = collection.setdefault((n, m, p), {"collection_sources": {}})
+        fields[f"collection_{row['ring'].lower()}"] = int(row["rank"])
+        fields["collection_sources"][row["ring"]] = row["source"]
+    for (n, m, p), fields in collection.items():
+        known = table.get((n, m, p)) or KnownRanks(naive=n * m * p)
+        table[(n, m, p)] = replace(known, **fields)
     return table
 
 
 def known_ranks(n: int, m: int, p: int) -> KnownRanks | None:
-    """Published ranks for <n,m,p>; the rank of a format is invariant under permuting
-    (n, m, p), so the table is keyed by the sorted sides."""
+    """Published ranks and the collection's best for <n,m,p>; the rank of a format is
+    invariant under permuting (n, m, p), so the table is keyed by the sorted sides."""
     return _known_table().get(tuple(sorted((n, m, p))))  # type: ignore[arg-type]

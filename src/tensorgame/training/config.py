@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorgame.errors import TensorGameError
-from tensorgame.fileio import read_text
+from tensorgame.fileio import load_json, read_text
 from tensorgame.search.mcts.config import MCTSConfig
 
 
@@ -295,10 +295,48 @@ def _validate(cfg: TrainConfig) -> None:
     _need(r.max_steps >= 0, "run.max_steps", ">= 0", r.max_steps)
     _need(r.seed >= 0, "run.seed", ">= 0", r.seed)
     _need(r.publish_every_steps >= 1, "run.publish_every_steps", ">= 1", r.publish_every_steps)
-    try:  # the network's own checks (vocabulary size, heads dividing d_model, ...)
+    try:  # the network's own checks (vocabulary size, heads dividing d_model, its size, ...)
         network_config(cfg)
     except TensorGameError as exc:
         raise ConfigError(f"network: {exc}") from None
+    _check_memory(cfg)
+
+
+def memory_estimate(cfg: TrainConfig) -> dict[str, int]:
+    """Bytes a run plans to hold, by part, estimated from the sizes alone (before
+    anything is built): the network in training (weights, gradients, Adam moments,
+    plus a weight copy per actor process), the replay buffer (allocated whole at
+    start) and one learner batch's float32 activations (torso attention blocks,
+    attention weights, policy decoder and logits; an order of magnitude, not exact)."""
+    from tensorgame.network.config import TRAINING_BYTES_PER_PARAMETER
+
+    net = network_config(cfg)
+    s, h, d, f = net.max_side, net.history, net.d_model, net.ffn_ratio
+    b, k, length = cfg.learner.batch_size, cfg.mcts.num_samples, net.move_length
+    params = net.parameter_count
+    position = 2 * s**3 + 3 * h * s + 3 * k * s + 4 * k + 3 * 8 + 3 * 8 + 4 + 8  # replay row
+    torso = 3 * net.torso_layers * (2 * b * s * s * (8 + 2 * f) * d + b * s * net.heads * 4 * s * s)
+    policy = b * length * (net.policy_layers * ((12 + 2 * f) * d + net.heads * 3 * s * s) + 2 * net.vocabulary)
+    return {
+        "network": params * TRAINING_BYTES_PER_PARAMETER + cfg.actors.num_actors * params * 4,
+        "replay buffer": cfg.learner.replay_capacity * position,
+        "learner batch": 4 * (2 * b * s**3 * (h + 2) + torso + policy),
+    }
+
+
+def _check_memory(cfg: TrainConfig) -> None:
+    """ConfigError when :func:`memory_estimate` exceeds the machine's budget
+    (:func:`~tensorgame.network.config.memory_budget_bytes`), naming the largest part."""
+    from tensorgame.network.config import MEMORY_FRACTION, memory_budget_bytes
+
+    parts = memory_estimate(cfg)
+    need, budget = sum(parts.values()), memory_budget_bytes()
+    if need > budget:
+        detail = ", ".join(f"{name} {size / 2**30:,.1f} GiB" for name, size in parts.items())
+        raise ConfigError(
+            f"the run needs about {need / 2**30:,.1f} GiB ({detail}), above the {budget / 2**30:,.1f} GiB "
+            f"allowed ({MEMORY_FRACTION:.0%} of this machine's memory); lower the largest part "
+            "(network sizes, learner.replay_capacity or learner.batch_size)")
 
 
 def config_from_dict(data: Any) -> TrainConfig:
@@ -320,14 +358,13 @@ def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     text = read_text(path)
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        data = load_json(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except TensorGameError as exc:  # the JSON guards of every reader (fileio.load_json)
+        raise ConfigError(f"{path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:  # tomllib parses nested arrays recursively
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     try:
         return config_from_dict(data)
     except ConfigError as exc:

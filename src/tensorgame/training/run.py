@@ -39,7 +39,6 @@ is a one-line error.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import threading
