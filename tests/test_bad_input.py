@@ -93,7 +93,7 @@ def test_zero_target_is_refused_in_one_line(run, tmp_path: Path) -> None:
     for path in (zero_npy, zero_json):
         with pytest.raises(TargetError, match="zero, so its rank is 0"):
             tg.load_target_file(path)
-        assert_user_error(run("target", "--file", path))
+        assert_user_error(run("target", "--target", path))
         assert_user_error(run("flip", "--target", path, "--time", "1"))
 
 
@@ -119,7 +119,7 @@ def test_bad_target_files_are_refused(run, tmp_path: Path, name: str, content: s
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(TargetError):
         tg.load_target_file(path)
-    assert_user_error(run("target", "--file", path))
+    assert_user_error(run("target", "--target", path))
 
 
 def test_object_npy_target_is_refused(run, tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_object_npy_target_is_refused(run, tmp_path: Path) -> None:
     np.save(path, np.array([[[1]]], dtype=object), allow_pickle=True)
     with pytest.raises(TargetError, match="pickle"):
         tg.load_target_file(path)
-    assert_user_error(run("target", "--file", path))
+    assert_user_error(run("target", "--target", path))
 
 
 def test_reads_are_bounded(tmp_path: Path) -> None:

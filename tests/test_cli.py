@@ -149,10 +149,10 @@ def test_target_description(run, catalog_path: Path) -> None:
 def test_target_from_file(run, tmp_path: Path) -> None:
     path = tmp_path / "t.npy"
     np.save(path, tg.matmul_target(2, 2, 2).tensor.astype(np.int64))
-    doc = json.loads(run("target", "--file", path, "--json").stdout)
+    doc = json.loads(run("target", "--target", path, "--json").stdout)
     assert doc["kind"] == "matmul" and doc["target"] == "<2,2,2>"  # recognised
     np.save(path, 2 * tg.matmul_target(2, 2, 2).tensor.astype(np.int64))
-    doc = json.loads(run("target", "--file", path, "--json").stdout)
+    doc = json.loads(run("target", "--target", path, "--json").stdout)
     assert doc["kind"] == "tensor" and doc["naive_rank"] == 8
 
 
@@ -210,7 +210,7 @@ def test_import_refuses_wrong_schemes_but_keeps_good_ones(run, tmp_path: Path, s
 
 
 def test_show_file_and_entry(run, tmp_path: Path, strassen_file: Path, strassen: tg.Scheme) -> None:
-    result = run("show", strassen_file, "--png", tmp_path / "s.png")
+    result = run("show", strassen_file, "--out", tmp_path / "s.png")
     assert result.exit_code == 0 and "c11 = m1 + m4 - m5 + m7" in result.stdout
     assert (tmp_path / "s.png").read_bytes().startswith(PNG_MAGIC)
     wrong = tmp_path / "wrong.json"
@@ -220,7 +220,7 @@ def test_show_file_and_entry(run, tmp_path: Path, strassen_file: Path, strassen:
     doc = json.loads(run("show", wrong, "--json").stdout)
     assert doc["schemes"][0]["ok"] is False and doc["schemes"][0]["text"].startswith("<2,2,2>")
     run("catalog", "import", strassen_file)
-    entry = run("show", "1", "--png", tmp_path / "e.png")
+    entry = run("show", "1", "--out", tmp_path / "e.png")
     assert entry.exit_code == 0 and "m1 = (a11 + a22) * (b11 + b22)" in entry.stdout
     assert (tmp_path / "e.png").read_bytes().startswith(PNG_MAGIC)
 
@@ -314,7 +314,7 @@ def test_interrupt_exits_130(run, strassen_file: Path, monkeypatch: pytest.Monke
 
 
 def test_unwritable_output_is_one_line(run, tmp_path: Path, strassen_file: Path) -> None:
-    assert_user_error(run("show", strassen_file, "--png", tmp_path / "no" / "such" / "dir.png"))
+    assert_user_error(run("show", strassen_file, "--out", tmp_path / "no" / "such" / "dir.png"))
 
 
 def test_lift_command(tmp_path, strassen):

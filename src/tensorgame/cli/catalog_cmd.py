@@ -298,7 +298,7 @@ def _entries_to_export(cat: Catalog, what: str | None, best_spec: str | None,
               help="Export the best scheme of this target valid over --ring.")
 @click.option("--ring", type=RING, help="With a target: the ring it must hold in [default: Z with --best, "
               "else the best of every stored ring].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("-o", "--out", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write.")
 @format_option
 @json_option

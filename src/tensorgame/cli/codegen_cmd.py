@@ -7,19 +7,19 @@ from pathlib import Path
 
 import click
 
+from tensorgame.api import generate_code
 from tensorgame.cli.common import emit_json, json_option, load_scheme_arg, open_catalog
-from tensorgame.codegen import compile_level, write_listing, write_module
 from tensorgame.codegen.bench import bench as run_bench
 from tensorgame.codegen.bench import rank_by_runtime
 from tensorgame.tensors.target_names import parse_target
 
-_TARGETS = click.Choice(["numpy", "torch"])
+_BACKENDS = click.Choice(["numpy", "torch"])
 _DTYPES = click.Choice(["float32", "float64", "int64"])
 
 
 @click.command()
 @click.argument("schemes", nargs=-1, required=True, metavar="SCHEME|ID...")
-@click.option("--target", "backend", type=_TARGETS, default="numpy", show_default=True,
+@click.option("--backend", type=_BACKENDS, default="numpy", show_default=True,
               help="Library of the generated module.")
 @click.option("--levels", type=click.IntRange(1, 8), help="Recursion levels (default: 1, or one per SCHEME given).")
 @click.option("--threshold", type=click.IntRange(1), default=1024, show_default=True,
@@ -41,23 +41,19 @@ def codegen(schemes: tuple[str, ...], backend: str, levels: int | None, threshol
     One SCHEME is used at every level; several give one scheme per level. Each SCHEME
     is a file or a catalogue id; it must verify over Z or Q.
     """
-    loaded = [load_scheme_arg(s) for s in schemes]
-    if len(loaded) > 1 and levels is not None and levels != len(loaded):
-        raise click.UsageError(f"{len(loaded)} schemes give {len(loaded)} levels, not --levels {levels}")
-    per_level = loaded[0] if len(loaded) == 1 else loaded
-    write_module(per_level, out, target=backend, levels=levels if len(loaded) == 1 else None,
-                 threshold=threshold, optimise=optimise, search_iterations=search_iterations, seed=seed)
-    if listing is not None:
-        write_listing(loaded[0], listing, optimise=optimise, search_iterations=search_iterations, seed=seed)
-    counts = [compile_level(s, optimise=optimise, search_iterations=search_iterations, seed=seed)[0].summary()
-              for s in loaded]
+    made = generate_code([load_scheme_arg(s) for s in schemes], out, backend=backend, levels=levels,
+                         threshold=threshold, optimise=optimise, search_iterations=search_iterations,
+                         seed=seed, listing=listing)
     if as_json:
-        emit_json({"module": str(out), "target": backend, "levels": levels or len(loaded), "schemes": counts})
+        emit_json({"module": str(made.module), "backend": made.backend, "levels": made.levels,
+                   "listing": None if made.listing is None else str(made.listing), "schemes": made.schemes})
         return
-    for c in counts:
+    for c in made.schemes:
         click.echo(f"{c['target']} over {c['ring']}, rank {c['rank']}: additions {c['additions_naive']} as written"
                    f" -> {c['additions_cse']} with CSE -> {c['additions_optimised']} optimised")
-    click.echo(f"wrote {out} (import it and call matmul(A, B))")
+    if made.listing is not None:
+        click.echo(f"wrote {made.listing} (the straight-line program)")
+    click.echo(f"wrote {made.module} (import it and call matmul(A, B))")
 
 
 @click.command()
@@ -67,10 +63,10 @@ def codegen(schemes: tuple[str, ...], backend: str, levels: int | None, threshol
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--levels", type=click.IntRange(1, 8), default=1, show_default=True)
 @click.option("--threshold", type=click.IntRange(1), default=1024, show_default=True)
-@click.option("--backend", "backends", type=_TARGETS, multiple=True,
+@click.option("--backend", "backends", type=_BACKENDS, multiple=True,
               help="numpy and/or torch (default: numpy, plus torch when installed).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="PNG of time against size.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--rank-by-runtime", "rank_target", metavar="N,M,P",
               help="Instead: time every catalogue scheme of this target and rank them (stored with the machine).")
 @json_option
@@ -100,4 +96,9 @@ def bench(schemes: tuple[str, ...], sizes: str, dtype: str, repeats: int, levels
                      labels=list(schemes), backends=list(backends) or None, json_path=out, plot_path=plot,
                      echo=echo)
     if as_json:
-        emit_json({"results": rows})
+        emit_json({"results": rows, "out": None if out is None else str(out),
+                   "plot": None if plot is None else str(plot)})
+        return
+    for path, what in ((out, "the results (JSON)"), (plot, "the plot")):
+        if path is not None:
+            click.echo(f"wrote {what} to {path}")

@@ -6,16 +6,10 @@ from pathlib import Path
 
 import click
 
-from tensorgame.cli.common import (
-    RING,
-    emit_json,
-    format_option,
-    json_option,
-    open_catalog,
-)
+from tensorgame.api import lift as lift_scheme
+from tensorgame.cli.common import RING, emit_json, format_option, json_option, state
 from tensorgame.formats import read_schemes, write_scheme
 from tensorgame.render.text import header
-from tensorgame.search.lifting import hensel_lift
 from tensorgame.tensors.rings import Ring
 
 
@@ -43,34 +37,32 @@ def lift(ctx: click.Context, file: Path, ring: Ring | None, attempts: int, seed:
     schemes = read_schemes(file, fmt, ring=ring)
     if out is not None and len(schemes) != 1:
         raise click.UsageError(f"--out needs a file with one scheme; {file} holds {len(schemes)}")
-    results = [hensel_lift(s, attempts=attempts, seed=seed) for s in schemes]
-    stored: list[tuple[int, bool] | None] = [None] * len(results)
-    if store and any(r.ok for r in results):
-        with open_catalog(create=True) as catalog:
-            for i, r in enumerate(results):
-                if r.ok:
-                    added = catalog.add(r.scheme, method="lift", seed=seed, source=file.name)
-                    stored[i] = (added.id, added.inserted)
-    if out is not None and results[0].ok:
-        write_scheme(results[0].scheme, out)
+    outcomes = [lift_scheme(s, attempts=attempts, seed=seed, catalog=state().catalog, store=store,
+                            source=file.name) for s in schemes]
+    if out is not None and outcomes[0].ok:
+        write_scheme(outcomes[0].result.scheme, out)
     reports = [
-        {"target": s.target.name, "from_ring": str(s.ring), "rank": s.rank, "lifted": r.ok,
-         "ring": str(r.scheme.ring) if r.ok else None, "reason": r.reason, "attempts": r.attempts,
-         "catalog_id": stored[i][0] if stored[i] else None,
-         "new_in_catalog": stored[i][1] if stored[i] else None}
-        for i, (s, r) in enumerate(zip(schemes, results))
+        {"target": o.source.target.name, "from_ring": str(o.source.ring), "rank": o.source.rank,
+         "lifted": o.ok, "ring": str(o.result.scheme.ring) if o.ok else None,
+         "additions": o.result.scheme.additions if o.ok else None, "reason": o.result.reason,
+         "attempts": o.result.attempts, "catalog_id": o.catalog_id, "new_in_catalog": o.new_in_catalog}
+        for o in outcomes
     ]
     if as_json:
-        emit_json({"file": str(file), "schemes": reports})
+        emit_json({"file": str(file), "out": str(out) if out is not None and outcomes[0].ok else None,
+                   "schemes": reports})
     else:
-        for s, r, rep in zip(schemes, results, reports):
-            if r.ok:
+        for o, rep in zip(outcomes, reports):
+            if o.ok:
                 where = ""
                 if rep["catalog_id"] is not None:
                     known = "" if rep["new_in_catalog"] else ", an equivalent scheme was already"
                     where = f"{known} catalogued as id {rep['catalog_id']}"
-                click.echo(f"lifted  {header(s)} -> {r.scheme.ring}{where}")
+                click.echo(f"lifted  {header(o.source)} -> {o.result.scheme.ring}, "
+                           f"{rep['additions']} additions{where}")
             else:
-                click.echo(f"failed  {header(s)}: {r.reason}")
-    if not all(r.ok for r in results):
+                click.echo(f"failed  {header(o.source)}: {o.result.reason}")
+        if out is not None and outcomes[0].ok:
+            click.echo(f"wrote {out}")
+    if not all(o.ok for o in outcomes):
         ctx.exit(1)

@@ -24,4 +24,4 @@ def report(run_dir: Path, out_dir: Path | None, as_json: bool) -> None:
         emit_json({"run_dir": str(run_dir), "files": [str(p) for p in paths]})
     else:
         for p in paths:
-            click.echo(str(p))
+            click.echo(f"wrote {p}")

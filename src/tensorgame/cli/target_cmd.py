@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,9 +15,9 @@ from tensorgame.cli.common import (
     print_fields,
     state,
 )
-from tensorgame.tensors.target_names import TARGET_SYNTAX, target_from_words
+from tensorgame.tensors.target_names import TARGET_SYNTAX, resolve_target, target_from_words
 from tensorgame.errors import TargetError
-from tensorgame.tensors.targets import Target, known_ranks, load_target_file
+from tensorgame.tensors.targets import Target, known_ranks
 
 _KNOWN_LABELS = {
     "alphatensor_z": "AlphaTensor, Z",
@@ -66,17 +65,17 @@ def describe(target: Target) -> dict[str, Any]:
 
 @click.command()
 @click.argument("spec", nargs=-1)
-@click.option("--file", "tensor_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read the target tensor from a .npy or JSON file instead.")
+@click.option("--target", "target_spec", metavar="TARGET",
+              help="The target as one word (4,4,4, polymul:3,3) or a tensor file (.npy or JSON).")
 @json_option
-def target(spec: tuple[str, ...], tensor_file: Path | None, as_json: bool) -> None:
+def target(spec: tuple[str, ...], target_spec: str | None, as_json: bool) -> None:
     """Describe a target: SPEC is N M P (matrix multiplication), skew_matvec N,
     polymul N M or complex. Shows the tensor's size, naive and known ranks (published,
     and the FastMatrixMultiplication collection's best per ring), symmetries and the
     best ranks already in the catalogue."""
-    if (tensor_file is None) == (not spec):
-        raise TargetError(f"give either a target ({TARGET_SYNTAX}) or --file, not both or neither")
-    tgt = load_target_file(tensor_file) if tensor_file else target_from_words(spec)
+    if (target_spec is None) == (not spec):
+        raise TargetError(f"give either a target ({TARGET_SYNTAX}) or --target FILE, not both or neither")
+    tgt = resolve_target(target_spec) if target_spec else target_from_words(spec)
     info = describe(tgt)
     if as_json:
         emit_json(info)

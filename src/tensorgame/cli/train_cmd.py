@@ -48,8 +48,8 @@ def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume:
         emit_json(doc)
     else:
         best = ", ".join(f"{k} {v if v is not None else '-'}" for k, v in summary.best.items())
-        click.echo(f"{summary.reason}: step {summary.step}, {summary.games} games, "
-                   f"{summary.elapsed_s:.0f}s trained; best ranks: {best}")
+        click.echo(f"{summary.reason}: step {summary.step}, {summary.games} games, {summary.elapsed_s:.0f}s "
+                   f"trained in all sessions ({summary.session_s:.0f}s in this one); best ranks: {best}")
         click.echo(f"checkpoint: {summary.checkpoint}")
     if summary.reason == "interrupted":
         ctx.exit(130)
