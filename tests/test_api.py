@@ -150,3 +150,20 @@ def test_a_matmul_shaped_tensor_beyond_the_matmul_sides_stays_a_tensor():
     arr = np.zeros((65, 1, 65), dtype=np.int64)
     arr[np.arange(65), 0, np.arange(65)] = 1
     assert tg.tensor_target(arr).kind == "tensor"
+
+
+def test_import_schemes_reports_what_it_stored(tmp_path, strassen):
+    (tmp_path / "tree" / "a").mkdir(parents=True)
+    tg.write_scheme(strassen, tmp_path / "tree" / "a" / "strassen.json")
+    tg.write_scheme(tg.naive_scheme(tg.matmul_target(2, 2, 2)), tmp_path / "tree" / "naive.txt")
+    (tmp_path / "tree" / "junk.json").write_text("{")
+    seen = []
+    report = tg.import_schemes(tmp_path / "tree", catalog=tmp_path / "c.sqlite",
+                               on_progress=lambda path, done, total: seen.append((done, total)))
+    assert (report.count("stored"), report.count("duplicates"), report.count("refused")) == (2, 0, 0)
+    assert [f["file"] for f in report.refused_files] == [str(tmp_path / "tree" / "junk.json")]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    with tg.open_catalog(tmp_path / "c.sqlite", read_only=True) as cat:
+        assert sorted(e.source for e in cat.list()) == ["a/strassen.json", "naive.txt"]
+    again = tg.import_schemes(tmp_path / "tree" / "a" / "strassen.json", catalog=tmp_path / "c.sqlite")
+    assert (again.count("stored"), again.count("duplicates")) == (0, 1)

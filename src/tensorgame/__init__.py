@@ -36,8 +36,8 @@ __version__ = "0.1.0"
 #: name -> module of the objects loaded on first use.
 _LAZY = {
     **{name: "tensorgame.api" for name in (
-        "CodegenOutcome", "DiscoverOutcome", "LiftOutcome", "discover", "flip", "generate_code", "lift",
-        "open_catalog", "scheme", "target", "train", "verify",
+        "CodegenOutcome", "DiscoverOutcome", "LiftOutcome", "discover", "flip", "generate_code",
+        "import_schemes", "lift", "open_catalog", "scheme", "target", "train", "verify",
     )},
     **{name: "tensorgame.formats" for name in ("read_scheme", "read_schemes", "write_scheme", "write_schemes")},
     "Catalog": "tensorgame.catalog",

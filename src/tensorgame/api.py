@@ -25,6 +25,7 @@ from tensorgame.tensors.targets import Target
 from tensorgame.tensors.verify import Verification
 
 if TYPE_CHECKING:
+    from tensorgame.catalog.importing import ImportReport
     from tensorgame.search.flipgraph.drivers import FlipOutcome, Progress
     from tensorgame.search.lifting import LiftResult
     from tensorgame.training.run import RunSummary
@@ -68,6 +69,27 @@ def open_catalog(path: str | Path | None = None, *, create: bool = True, read_on
     if not (create and not read_only) and not path.exists():
         raise CatalogError(f"no catalogue at {path} (store schemes with `tensorgame catalog import`)")
     return Catalog(path, read_only=read_only)
+
+
+def import_schemes(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    catalog: str | Path | None = None,
+    fmt: str | None = None,
+    ring: str | Ring | None = None,
+    method: str | None = None,
+    on_progress: Callable[[Path, int, int], None] | None = None,
+) -> ImportReport:
+    """Verify and store the schemes of files and directory trees (every format the
+    readers know: ours, AlphaTensor's npz, the FastMatrixMultiplication collection's
+    JSON, flip-graph text, .exp, .m) with their provenance; wrong schemes and unreadable
+    files found in a directory are listed in the report, not stored."""
+    from tensorgame.catalog.importing import import_schemes as store_files
+
+    many = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    with open_catalog(catalog) as opened:
+        return store_files(opened, many, fmt=fmt, ring=None if ring is None else parse_ring(ring),
+                           method=method, on_file=on_progress)
 
 
 def flip(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tensorgame.catalog import Catalog, CatalogEntry, SkippedRow
+from tensorgame.catalog.importing import DEFAULT_METHOD, import_schemes
 from tensorgame.cli.common import (
     RING,
     emit_json,
@@ -22,16 +20,13 @@ from tensorgame.cli.common import (
     print_table,
     state,
 )
-from tensorgame.errors import CatalogError, FormatError, TensorGameError, VerificationError
-from tensorgame.formats import SCHEME_EXTENSIONS, detect_format, holds_many, read_schemes, write_schemes
-from tensorgame.formats.json_format import read_json_documents
+from tensorgame.errors import CatalogError
+from tensorgame.formats import detect_format, holds_many, write_schemes
 from tensorgame.render.text import algorithm_text
 from tensorgame.tensors.rings import Ring, Z
-from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.target_names import target_key
 from tensorgame.tensors.targets import known_ranks
 
-DEFAULT_METHOD = "imported"
 
 
 @click.group()
@@ -113,98 +108,13 @@ def print_entry(entry: CatalogEntry, as_json: bool) -> None:
 
 
 # --- import -------------------------------------------------------------------------------
-def _found_at(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise FormatError(f"'found_at' is not an ISO date: {value!r}") from None
-
-
-def _elapsed(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FormatError(f"'elapsed_s' must be a number of seconds, got {value!r}")
-    return float(value)
-
-
-def _import_items(path: Path, label: str, fmt: str | None, ring: Ring | None,
-                  method: str | None) -> list[tuple[Scheme, dict[str, Any]]]:
-    """The schemes of one file with the keyword arguments for ``Catalog.add``.
-
-    A JSON document's own provenance (method, seed, source ...) is kept; otherwise the
-    source is ``label`` (the file name, or its path below an imported directory) plus
-    the entry: ``factorizations_r.npz:4,4,4`` for an AlphaTensor member, ``runs.json:3``
-    for the third document of a list, and the collection's name for its documents.
-    """
-    fmt = fmt or detect_format(path)
-    if fmt in ("json", "fmm"):
-        docs = read_json_documents(path)
-        if ring is not None:
-            docs = [(scheme.with_ring(ring), meta) for scheme, meta in docs]
-    else:
-        docs = [(scheme, {}) for scheme in read_schemes(path, fmt, ring=ring, verify=False)]
-    items = []
-    for index, (scheme, meta) in enumerate(docs):
-        if fmt == "alphatensor":
-            entry = ":" + ",".join(map(str, scheme.target.params))
-        else:
-            entry = f":{index + 1}" if len(docs) > 1 else ""
-        source = meta.get("source") or f"{label}{entry}"
-        if meta.get("collection"):
-            source = f"{meta['collection']}: {source}"
-        items.append((scheme, {
-            "method": method or meta.get("method") or DEFAULT_METHOD,
-            "seed": meta.get("seed"),
-            "source": source,
-            "found_at": _found_at(meta.get("found_at")),
-            "elapsed_s": _elapsed(meta.get("elapsed_s")),
-        }))
-    return items
-
-
-def _scheme_files(root: Path) -> list[Path]:
-    """Every file below ``root`` whose extension names a scheme format (hidden ones
-    and those in hidden folders skipped), in a stable order."""
-    return sorted(
-        path for path in root.rglob("*")
-        if path.suffix.lower() in SCHEME_EXTENSIONS and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
-
-
-def _store(cat: Catalog, items: list[tuple[Scheme, dict[str, Any]]], report: dict[str, Any]) -> None:
-    """Store one file's schemes in one transaction; when one is wrong, scheme by scheme,
-    so the correct ones are kept and the wrong ones listed in ``report``."""
-    try:
-        results = cat.add_many(items)
-    except VerificationError:
-        results = []
-        for scheme, meta in items:
-            try:
-                results.append(cat.add(scheme, **meta))
-            except VerificationError as exc:
-                report["refused"].append({"target": scheme.target.name, "ring": str(scheme.ring),
-                                          "rank": scheme.rank, "reason": str(exc)})
-    for result in results:
-        report["stored" if result.inserted else "duplicates"].append(result.id)
-
-
-def _progress(total: int, quiet: bool) -> Progress:
+def _progress(quiet: bool) -> Progress:
     """A progress bar over the files on a terminal's stderr; silent otherwise."""
     console = Console(stderr=True)
     return Progress(
         TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-        TimeElapsedColumn(), console=console, transient=True,
-        disable=quiet or total < 2 or not console.is_terminal,
+        TimeElapsedColumn(), console=console, transient=True, disable=quiet or not console.is_terminal,
     )
-
-
-def _say(progress: Progress, text: str) -> None:
-    """One line on stderr, above the progress bar when one is shown."""
-    progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @catalog.command("import")
@@ -226,47 +136,31 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, rin
     are still stored. An equivalent scheme already stored counts as a duplicate. Each
     file is stored in one transaction.
     """
-    start = time.perf_counter()
-    named = {path: _import_items(path, path.name, fmt, ring, method) for path in paths if not path.is_dir()}
-    jobs = [(path, None) for path in paths if not path.is_dir()]
-    for root in (path for path in paths if path.is_dir()):
-        jobs += [(path, root) for path in _scheme_files(root)]
-    reports: list[dict[str, Any]] = []
-    refused_files: list[dict[str, str]] = []
-    with open_catalog(create=True) as cat, _progress(len(jobs), as_json) as progress:
-        task = progress.add_task("import", total=len(jobs))
-        for path, root in jobs:
-            if root is None:
-                items = named[path]
-            else:
-                try:
-                    items = _import_items(path, path.relative_to(root).as_posix(), fmt, ring, method)
-                except TensorGameError as exc:
-                    refused_files.append({"file": str(path), "reason": str(exc)})
-                    _say(progress, f"refused: {exc}")
-                    progress.advance(task)
-                    continue
-            report: dict[str, Any] = {"file": str(path), "stored": [], "duplicates": [], "refused": []}
-            _store(cat, items, report)
-            for refused in report["refused"]:
-                _say(progress, f"{path}: {refused['reason']}")
-            reports.append(report)
-            progress.advance(task)
-    elapsed = time.perf_counter() - start
-    totals = {k: sum(len(r[k]) for r in reports) for k in ("stored", "duplicates", "refused")}
+    with open_catalog(create=True) as cat, _progress(as_json) as progress:
+        task = progress.add_task("import", total=None)
+
+        def advance(path: Path, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        def refused(line: str) -> None:
+            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        report = import_schemes(cat, paths, fmt=fmt, ring=ring, method=method, on_file=advance,
+                                on_refused=refused)
     if as_json:
-        emit_json({"catalog": str(state().catalog), "files": reports, "refused_files": refused_files,
-                   **totals, "elapsed_s": round(elapsed, 3)})
+        emit_json({"catalog": str(state().catalog), **report.to_dict()})
     else:
-        for r in reports:
-            if Path(r["file"]) in named:
-                click.echo(f"{r['file']}: stored {len(r['stored'])}, duplicates {len(r['duplicates'])}, "
-                           f"refused {len(r['refused'])}")
-        if len(jobs) > 1:
-            unreadable = f", {len(refused_files)} refused" if refused_files else ""
-            click.echo("total: stored {stored}, duplicates {duplicates}, refused {refused}".format(**totals)
-                       + f" ({len(jobs)} files{unreadable}) in {elapsed:.1f} s")
-    if totals["refused"]:
+        for f in report.files:
+            if Path(f.file) in paths:
+                click.echo(f"{f.file}: stored {len(f.stored)}, duplicates {len(f.duplicates)}, "
+                           f"refused {len(f.refused)}")
+        files = len(report.files) + len(report.refused_files)
+        if files > 1:
+            unreadable = f", {len(report.refused_files)} refused" if report.refused_files else ""
+            click.echo(f"total: stored {report.count('stored')}, duplicates {report.count('duplicates')}, "
+                       f"refused {report.count('refused')} ({files} files{unreadable}) "
+                       f"in {report.elapsed_s:.1f} s")
+    if report.count("refused"):
         ctx.exit(1)
 
 
