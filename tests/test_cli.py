@@ -168,7 +168,7 @@ def test_catalog_round_trip(run, tmp_path: Path, catalog_path: Path, strassen_fi
     naive = tmp_path / "naive.json"
     write_scheme(tg.naive_scheme(tg.matmul_target(2, 2, 2)), naive)
     result = run("catalog", "import", strassen_file, naive)
-    assert result.exit_code == 0 and "stored 2, duplicates 0, refused 0" in result.output
+    assert result.exit_code == 0 and "stored 2, duplicates 0, wrong schemes refused 0" in result.output
     again = json.loads(run("catalog", "import", strassen_file, "--json").stdout)
     assert (again["stored"], again["duplicates"], again["refused"]) == (0, 1, 0)
 

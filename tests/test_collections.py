@@ -321,7 +321,7 @@ def test_directory_import_counts_and_continues(run, tree: Path) -> None:
     assert {e["method"] for e in listing} == {"imported"}
     assert {e["ring"] for e in listing} == {"Z", "Q", "Z2"}
     again = run("catalog", "import", tree)
-    assert "total: stored 0, duplicates 5, refused 1 (7 files, 1 refused) in" in again.stdout
+    assert "total: stored 0, duplicates 5, wrong schemes refused 1; 7 files, 1 not read (listed above);" in again.stdout
     assert "garbage.json" in again.stderr and "refusing" in again.stderr
     assert "Traceback" not in again.output
 

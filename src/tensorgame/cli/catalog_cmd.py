@@ -156,10 +156,10 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, rin
                            f"refused {len(f.refused)}")
         files = len(report.files) + len(report.refused_files)
         if files > 1:
-            unreadable = f", {len(report.refused_files)} refused" if report.refused_files else ""
+            unreadable = f", {len(report.refused_files)} not read (listed above)" if report.refused_files else ""
             click.echo(f"total: stored {report.count('stored')}, duplicates {report.count('duplicates')}, "
-                       f"refused {report.count('refused')} ({files} files{unreadable}) "
-                       f"in {report.elapsed_s:.1f} s")
+                       f"wrong schemes refused {report.count('refused')}; {files} files{unreadable}; "
+                       f"{report.elapsed_s:.1f} s")
     if report.count("refused"):
         ctx.exit(1)
 
