@@ -167,3 +167,17 @@ def test_import_schemes_reports_what_it_stored(tmp_path, strassen):
         assert sorted(e.source for e in cat.list()) == ["a/strassen.json", "naive.txt"]
     again = tg.import_schemes(tmp_path / "tree" / "a" / "strassen.json", catalog=tmp_path / "c.sqlite")
     assert (again.count("stored"), again.count("duplicates")) == (0, 1)
+
+
+@pytest.mark.slow
+def test_train_and_discover_report_progress(tmp_path):
+    config = Path(__file__).resolve().parents[1] / "configs" / "tiny_test.toml"
+    logged = []
+    summary = tg.train(config, run_dir=tmp_path / "run", time="8s", catalog=tmp_path / "c.sqlite",
+                       on_progress=logged.append)
+    assert summary.step > 0 and logged and all(doc["kind"] == "train" for doc in logged)
+    batches = []
+    found = tg.discover("1,1,2", checkpoint=summary.checkpoint, episodes=4, batch=2, simulations=4,
+                        catalog=tmp_path / "c.sqlite", on_progress=batches.append)
+    assert found.method == "agent" and found.attempts == 4
+    assert [b["played"] for b in batches] == [2, 4] and batches[-1]["solved"] == found.solved

@@ -185,7 +185,8 @@ def discover(
     """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
     trained network + MCTS from ``checkpoint``) or ``"flip"`` (flip-graph search; the
     extra options are :func:`flip`'s). Every scheme found is verified and, with
-    ``store``, kept in the catalogue."""
+    ``store``, kept in the catalogue; ``on_progress`` sees the flip search's snapshots,
+    or the agent's counts after each batch of games."""
     goal = resolve_target(target_spec)
     seconds = None if time is None else parse_duration(time)
     if method == "flip":
@@ -213,7 +214,8 @@ def discover(
     ring = parse_ring(ring)
     with (open_catalog(catalog) if store else nullcontext()) as opened:
         res = agent_discover(agent, goal, ring, episodes=episodes, simulations=simulations, samples=samples,
-                             time_limit_s=seconds, seed=seed, batch=batch, bases=bases, catalog=opened)
+                             time_limit_s=seconds, seed=seed, batch=batch, bases=bases, catalog=opened,
+                             on_progress=on_progress)
     return DiscoverOutcome(
         "agent", goal, ring, res.episodes, res.solved, res.best_rank, res.best_count, res.seconds,
         res.best_scheme, sorted(set(res.stored)), res.new_in_catalog,
@@ -231,11 +233,13 @@ def train(
     ray: str | None = None,
     catalog: str | Path | None = None,
     quiet: bool = True,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunSummary:
     """Train the agent on the targets of ``config`` (TOML or JSON) in ``run_dir``
     (default ``runs/<config name>``); ``resume`` continues that run. Every scheme the
     agent finds is verified and stored. Progress goes to the run's metrics.jsonl and
-    TensorBoard logs (and to the console unless ``quiet``)."""
+    TensorBoard logs (and to the console unless ``quiet``); ``on_progress`` sees each
+    metrics record as it is logged."""
     from tensorgame.training.config import load_config
     from tensorgame.training.run import Trainer
 
@@ -247,7 +251,8 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(str(config)).stem
     trainer = Trainer(cfg, run_dir, catalog_path=Path(catalog) if catalog is not None else default_catalog_path(),
                       resume=resume, ray_address=ray, time_limit_s=None if time is None else parse_duration(time),
-                      quiet=quiet, config_source=None if config is None else str(config))
+                      quiet=quiet, config_source=None if config is None else str(config),
+                      on_progress=on_progress)
     return trainer.run()
 
 

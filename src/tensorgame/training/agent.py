@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,12 @@ class DiscoverResult:
 def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 32,
              simulations: int | None = None, samples: int | None = None,
              time_limit_s: float | None = None, seed: int = 0, batch: int = 16,
-             bases: int = 0, temperature: float = 0.0, catalog: Any = None) -> DiscoverResult:
+             bases: int = 0, temperature: float = 0.0, catalog: Any = None,
+             on_progress: Callable[[dict[str, Any]], None] | None = None) -> DiscoverResult:
     """Play up to ``episodes`` games of ``target`` over ``ring`` (``batch`` at a time)
     within ``time_limit_s``; ``bases`` > 0 plays each game in a random basis of a pool
-    of that many (0: the canonical basis). Returns counts and the best scheme."""
+    of that many (0: the canonical basis). ``on_progress`` sees the counts after each
+    batch. Returns counts and the best scheme."""
     single_thread()
     ring = parse_ring(ring)
     if max(target.dims) > agent.game.max_side:
@@ -190,6 +193,9 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
                 new += int(added.inserted)
         played += n
         round_ += 1
+        if on_progress is not None:
+            on_progress({"played": played, "solved": solved, "best_rank": None if best is None else best.rank,
+                         "seconds": time.perf_counter() - start})
     best_rank = None if best is None else best.rank
     return DiscoverResult(target.name, str(ring), played, solved, best_rank,
                           counts.get(best_rank, 0) if best_rank is not None else 0, dict(counts),

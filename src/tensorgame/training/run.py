@@ -44,6 +44,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -162,13 +163,15 @@ class Trainer:
     def __init__(self, config: TrainConfig | None, run_dir: str | Path, *, catalog_path: str | Path,
                  resume: bool = False, ray_address: str | None = None,
                  time_limit_s: float | None = None, quiet: bool = False,
-                 console: Console | None = None, config_source: str | None = None) -> None:
+                 console: Console | None = None, config_source: str | None = None,
+                 on_progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.catalog_path = Path(catalog_path)
         self.resume = resume
         self.ray_address = ray_address
         self.console = console or Console(stderr=True, highlight=False)
         self.quiet = quiet
+        self.on_progress = on_progress  # sees every metrics record the run logs
         self.cfg = self._prepare(config, config_source)
         if time_limit_s is not None:
             self.cfg = self.cfg.with_time_limit(time_limit_s)
@@ -404,6 +407,8 @@ class Trainer:
                    mean_return={k: (summarize([m for _, m in q]) if q else None) for k, q in self.recent.items()})
         self.metrics.write(doc)
         self.display.update(doc)
+        if self.on_progress is not None:
+            self.on_progress(doc)
         return doc
 
     def run(self) -> RunSummary:
