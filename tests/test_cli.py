@@ -39,7 +39,8 @@ def altered(scheme: tg.Scheme, factor: str, term: int, coord: int, value: int) -
 
 def all_command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = [prefix]
-    for name, command in group.commands.items():
+    for name in group.list_commands(click.Context(group)):
+        command = group.get_command(click.Context(group), name)
         if isinstance(command, click.Group):
             paths += all_command_paths(command, prefix + (name,))
         else:

@@ -24,7 +24,7 @@ from tensorgame.formats import read_scheme
 from tensorgame.search.flipgraph import PackedScheme, _start, unpack, walk
 from tensorgame.search.flipgraph._kernel import _split
 from tensorgame.search.flipgraph._structure import reduce_pending, terms
-from tensorgame.search.flipgraph.drivers import FlipSettings, SearchSpace, run_flip
+from tensorgame.search.flipgraph.drivers import FlipRun, FlipSettings, SearchSpace, run_flip
 from tensorgame.search.flipgraph.symmetric import (
     OrbitScheme,
     SymmetricWalker,
@@ -307,3 +307,18 @@ def test_resume_after_kill_loses_nothing(run, tmp_path):
     with Catalog(catalog_path) as catalog:
         after = {e.id: e.rank for e in catalog.list()}
     assert before.items() <= after.items()
+
+
+def test_a_sprint_reaching_the_goal_starts_no_worker(tmp_path):
+    """Small formats end in the coordinator's own walk, before any process is spawned;
+    with lifting, the lift runs inline too."""
+    target = tg.matmul_target(3, 3, 3)
+    for ring, lift in (("Z2", False), ("Z2", True)):
+        run = FlipRun(SearchSpace(target, ring), FlipSettings(workers=2, time_s=60, goal=23, lift=lift,
+                                                             sprint_s=30, seed=4),
+                      tg.naive_scheme(target), run_dir=tmp_path / f"run-{lift}")
+        outcome = run.run()
+        assert run.procs == [] and outcome.stopped == "goal" and outcome.flips > 0
+        assert outcome.best.rank == 23 and outcome.best.verify().ok
+        if lift:
+            assert outcome.lifted.rank == 23 and str(outcome.lifted.ring) == "Z" and outcome.lifted.verify().ok

@@ -5,12 +5,17 @@ A scheme that fails exact verification where a correct one was needed
 and exits 1, the status ``verify`` gives a wrong scheme. Any other user mistake (a
 :class:`TensorGameError`, which the readers and writers also raise for unreadable or
 unwritable paths) prints one line ``error: ...`` and exits 2; click's own usage errors
-exit 2 as well; Ctrl-C exits 130. Programming errors keep their traceback. The policy lives in the group itself, so ``CliRunner`` tests see
-exactly what the console script does.
+exit 2 as well; Ctrl-C exits 130. Programming errors keep their traceback. The
+policy lives in the group itself, so ``CliRunner`` tests see exactly what the console
+script does.
+
+Commands are imported when they are used (:data:`COMMANDS`), so ``tensorgame flip``
+does not pay for the catalogue browser, the code generator or the agent.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +23,23 @@ import click
 
 from tensorgame import __version__
 from tensorgame.catalog import ENV_VAR
-from tensorgame.cli.catalog_cmd import catalog
-from tensorgame.cli.codegen_cmd import bench, codegen
 from tensorgame.cli.common import CliState
-from tensorgame.cli.discover_cmd import discover
-from tensorgame.cli.flip_cmd import flip
-from tensorgame.cli.lift_cmd import lift
-from tensorgame.cli.report_cmd import report
-from tensorgame.cli.show_cmd import show
-from tensorgame.cli.target_cmd import target
-from tensorgame.cli.train_cmd import train
-from tensorgame.cli.verify_cmd import verify
 from tensorgame.errors import TensorGameError, VerificationError
+
+#: command name -> (module, object), in the order ``--help`` lists them.
+COMMANDS = {
+    "verify": ("tensorgame.cli.verify_cmd", "verify"),
+    "catalog": ("tensorgame.cli.catalog_cmd", "catalog"),
+    "target": ("tensorgame.cli.target_cmd", "target"),
+    "show": ("tensorgame.cli.show_cmd", "show"),
+    "lift": ("tensorgame.cli.lift_cmd", "lift"),
+    "train": ("tensorgame.cli.train_cmd", "train"),
+    "report": ("tensorgame.cli.report_cmd", "report"),
+    "discover": ("tensorgame.cli.discover_cmd", "discover"),
+    "flip": ("tensorgame.cli.flip_cmd", "flip"),
+    "codegen": ("tensorgame.cli.codegen_cmd", "codegen"),
+    "bench": ("tensorgame.cli.codegen_cmd", "bench"),
+}
 
 #: Exit status of a wrong scheme, in every command.
 WRONG_SCHEME = 1
@@ -64,7 +74,17 @@ class Interrupted(click.ClickException):
 
 
 class TensorGameGroup(click.Group):
-    """Turns user mistakes raised anywhere below into click exceptions with our codes."""
+    """Turns user mistakes raised anywhere below into click exceptions with our codes,
+    and imports each command on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, name = COMMANDS[cmd_name]
+            self.add_command(getattr(import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -90,9 +110,6 @@ def cli(ctx: click.Context, catalog_path: Path | None) -> None:
     and beyond). Exit status: 0 success, 1 a scheme is wrong, 2 bad input."""
     ctx.obj = CliState(catalog_path)
 
-
-for command in (verify, catalog, target, show, lift, train, report, discover, flip, codegen, bench):
-    cli.add_command(command)
 
 
 def main() -> None:

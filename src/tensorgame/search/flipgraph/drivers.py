@@ -113,6 +113,8 @@ MAX_LIFT_ENTRIES = 60_000_000
 _STATE_FILE = "state.json"
 _STATE_FORMAT = "tensorgame-flip-run"
 _HISTORY = 10
+#: Flip attempts per compiled call of the sprint (a few milliseconds on <3,3,3>).
+_SPRINT_CHUNK = 1 << 14
 #: Attempts per compiled call inside a pool task (the stop flag is polled between).
 _TASK_CHUNK = 1 << 18
 #: Most of a runner's time that local descents may take: without a cap they crowd out
@@ -224,6 +226,7 @@ class FlipSettings:
     pool_attempts: int = 1_000
     checkpoint_s: float = 5.0
     local_tries: int = 8  # runners: local descents (search/flipgraph/local) per restart; 0 = off
+    sprint_s: float = 0.3  # an in-process walk before the workers start (see FlipRun._sprint)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -232,6 +235,8 @@ class FlipSettings:
             raise TensorGameError(f"--workers must be at least 1, got {self.workers}")
         if not self.time_s > 0 or not math.isfinite(self.time_s):
             raise TensorGameError(f"the time budget must be a positive number of seconds, got {self.time_s}")
+        if not 0 <= self.sprint_s < math.inf:
+            raise TensorGameError(f"the sprint must last 0 or more seconds, got {self.sprint_s}")
 
 
 @dataclass
@@ -485,6 +490,18 @@ def lift_job(scheme: Scheme) -> tuple[Scheme | None, str]:
     return result.scheme, result.reason
 
 
+class _InlineLifts:
+    """Lifting done at once in this process, for the sprint (no process started yet)."""
+
+    def submit(self, job: Callable[[Scheme], tuple[Scheme | None, str]], scheme: Scheme) -> Future:
+        done: Future = Future()
+        done.set_result(job(scheme))
+        return done
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """Nothing runs in the background."""
+
+
 # --- the coordinator ---------------------------------------------------------------------------------
 class FlipRun:
     """One parallel search session (fresh or resumed); call :meth:`run` once."""
@@ -543,13 +560,14 @@ class FlipRun:
         self.level = self.best.rank
         self._pool_add(self.best)
         self.worker_counts: dict[int, tuple[int, int]] = {}
+        self.sprint_flips = 0
         self.worker_ranks: dict[int, list[int]] = {}
         self.samples: deque[tuple[float, int]] = deque(maxlen=64)
 
     # --- bookkeeping ---------------------------------------------------------------------
     @property
     def flips(self) -> int:
-        return self.flips_before + sum(f for f, _ in self.worker_counts.values())
+        return self.flips_before + self.sprint_flips + sum(f for f, _ in self.worker_counts.values())
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.t0
@@ -760,6 +778,31 @@ class FlipRun:
             return self.lifted is not None and self.lifted.ring == Z and self.lifted.rank <= goal
         return self.best.rank <= goal
 
+    def _sprint(self) -> None:
+        """Walk in this process for ``sprint_s`` before any worker starts (lifting, if
+        asked, inline): small formats reach their goal here in a fraction of a second,
+        long before spawned workers would have imported the package and loaded the
+        compiled kernels; a longer search loses at most that fraction of a second."""
+        s = self.settings
+        budget = min(s.sprint_s, s.time_s)
+        if budget <= 0:
+            return
+        if self._lifting:
+            self.lift_pool = _InlineLifts()
+        goal = s.goal if s.goal is not None and not self._lifting else 0
+        seed = int(np.random.default_rng([s.seed, self.session, 2]).integers(2**62))
+        walker = self.space.walker(self.best, seed, max(self.capacity, self.best.rank))
+        deadline = math.inf  # counted from the first chunk's end: loading the kernels is not walking
+        while time.monotonic() < deadline and not self._goal_reached():
+            walker.run(_SPRINT_CHUNK, s.plateau, goal)
+            deadline = min(deadline, time.monotonic() + budget)
+            self.sprint_flips = walker.flips
+            if walker.best_rank < self.best.rank:
+                self._consider(walker.best())
+            self._lift_next()
+            self._lift_poll()
+        self.lift_pool = None
+
     def _start_workers(self) -> None:
         ctx = mp.get_context("spawn")
         self.stop = ctx.Event()
@@ -775,8 +818,6 @@ class FlipRun:
             p.start()
         self.idle = set(range(self.settings.workers))
         self.tasks = 0
-        self.lift_pool = None
-        self.lift_future = None
         if self.settings.lift and self.space.result_ring != "Z":
             self.lift_pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
 
@@ -827,12 +868,17 @@ class FlipRun:
         self.t0 = time.monotonic()
         self.rng = np.random.default_rng([self.settings.seed, self.session, 1])
         self.inboxes: list[Any] = []
+        self.procs: list[Any] = []
+        self.lift_pool: Any = None
+        self.lift_future: Future | None = None
         stopped = "time"
-        self._start_workers()
         self._checkpoint()
         try:
-            if self.settings.strategy == "runners":
-                self._launch_runners()
+            self._sprint()
+            if not self._goal_reached() and self._elapsed() < self.settings.time_s:
+                self._start_workers()
+                if self.settings.strategy == "runners":
+                    self._launch_runners()
             last_report = 0.0
             while self._elapsed() < self.settings.time_s and not self._goal_reached():
                 if self.settings.strategy == "pool" and self.idle:
@@ -864,18 +910,19 @@ class FlipRun:
     def _shutdown(self, stopped: str) -> None:
         """Stop the workers, take their last reports, finish the lifting of the final
         best, checkpoint, and record the outcome."""
-        self.stop.set()
         inboxes, self.inboxes = self.inboxes, []  # nothing more to broadcast
-        deadline = time.monotonic() + 5
-        # read while the workers finish: a worker exits only once its reports are
-        # flushed, and improvements found in the last moments count
-        while any(p.is_alive() for p in self.procs) and time.monotonic() < deadline:
-            try:
-                self._handle(self.outbox.get(timeout=0.05))
-            except queue.Empty:
-                pass
-        for msg in _drain(self.outbox):
-            self._handle(msg)
+        if self.procs:  # (none when the sprint reached the goal)
+            self.stop.set()
+            deadline = time.monotonic() + 5
+            # read while the workers finish: a worker exits only once its reports are
+            # flushed, and improvements found in the last moments count
+            while any(p.is_alive() for p in self.procs) and time.monotonic() < deadline:
+                try:
+                    self._handle(self.outbox.get(timeout=0.05))
+                except queue.Empty:
+                    pass
+            for msg in _drain(self.outbox):
+                self._handle(msg)
         for p in self.procs:
             if p.is_alive():
                 p.terminate()
@@ -889,7 +936,7 @@ class FlipRun:
                 self._lift_poll(wait=True)
             self.lift_pool.shutdown(wait=stopped != "interrupted", cancel_futures=True)
         elapsed = self._elapsed()
-        final = self.lifted if self.lift_pool is not None else self.best_scheme
+        final = self.lifted if self._lifting else self.best_scheme
         if final is not None:
             self._write_out(final)
         self._checkpoint()
