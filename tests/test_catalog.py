@@ -263,7 +263,8 @@ def test_digest_mismatch_triggers_full_verification(tmp_path: Path, monkeypatch:
 
 
 def _as_version_1(path: Path) -> None:
-    """Turn a catalogue into the version-1 layout (no verification columns)."""
+    """Turn a catalogue into the version-1 layout (no verification columns, no programs)."""
+    _alter(path, "DROP TABLE programs")
     _alter(path, "ALTER TABLE schemes DROP COLUMN verified_digest")
     _alter(path, "ALTER TABLE schemes DROP COLUMN verified_with")
     _alter(path, "PRAGMA user_version = 1")
@@ -286,7 +287,7 @@ def test_version_1_catalogue_is_read_then_migrated(altered, monkeypatch: pytest.
         assert len(calls) == 2  # only the wrong rows, which kept no digest
         assert cat.get(ids["naive"]).rank == 8
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
     digests = dict(raw.execute("SELECT id, verified_digest IS NOT NULL FROM schemes").fetchall())
     raw.close()
     assert digests == {i: int(name in ("naive", "other")) for name, i in ids.items()}

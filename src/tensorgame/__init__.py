@@ -36,8 +36,9 @@ __version__ = "0.1.0"
 #: name -> module of the objects loaded on first use.
 _LAZY = {
     **{name: "tensorgame.api" for name in (
-        "CodegenOutcome", "DiscoverOutcome", "LiftOutcome", "discover", "flip", "generate_code",
-        "import_schemes", "lift", "open_catalog", "scheme", "target", "train", "verify",
+        "AdditionsOutcome", "CodegenOutcome", "DiscoverOutcome", "LiftOutcome", "discover", "flip",
+        "generate_code", "import_schemes", "lift", "minimise_additions", "open_catalog", "scheme", "target",
+        "train", "verify", "write_program",
     )},
     **{name: "tensorgame.formats" for name in ("read_scheme", "read_schemes", "write_scheme", "write_schemes")},
     "Catalog": "tensorgame.catalog",

@@ -26,6 +26,8 @@ from tensorgame.tensors.verify import Verification
 
 if TYPE_CHECKING:
     from tensorgame.catalog.importing import ImportReport
+    from tensorgame.codegen.additions import AdditionSearch
+    from tensorgame.codegen.program import LevelProgram
     from tensorgame.search.flipgraph.drivers import FlipOutcome, Progress
     from tensorgame.search.lifting import LiftResult
     from tensorgame.training.run import RunSummary
@@ -296,3 +298,94 @@ def generate_code(
     listed = None if listing is None else write_listing(loaded[0], listing, **options)
     counts = [compile_level(s, **options)[0].summary() for s in loaded]
     return CodegenOutcome(Path(written), backend, levels or len(loaded), counts, listed)
+
+
+@dataclass(frozen=True)
+class AdditionsOutcome:
+    """A minimised level program: the search (counts along the way, the program), the
+    starting program's additions (e.g. the collection's published count), where the
+    program was written and whether the catalogue now keeps it."""
+
+    search: AdditionSearch
+    start_additions: int | None
+    catalog_id: int | None = None
+    stored: bool = False
+    out: Path | None = None
+
+    @property
+    def additions(self) -> int:
+        return self.search.additions
+
+
+def minimise_additions(
+    spec: SchemeLike,
+    *,
+    start: LevelProgram | str | Path | None = None,
+    time: str | float | None = None,
+    seed: int = 0,
+    iterations: int = 300,
+    rounds: int | None = None,
+    out: str | Path | None = None,
+    fmt: str | None = None,
+    catalog: str | Path | None = None,
+    store: bool = False,
+) -> AdditionsOutcome:
+    """Fewest additions for one level of a scheme (a file, catalogue id or
+    :class:`Scheme` over Z or Q), counted as the FastMatrixMultiplication collection
+    counts them; see :func:`tensorgame.codegen.additions.minimise_additions`.
+
+    The starting program is ``start`` (a program or a reduced collection file), else the
+    file's own program when ``spec`` is a reduced collection file, else the catalogue's
+    best known program of entry ``spec``. ``out`` gets the program (``fmt`` ``"slp"``:
+    our listing, ``"fmm"``: the collection's reduced JSON; default from the extension);
+    ``store`` keeps it as the catalogue's best known program of the scheme when it needs
+    fewer additions (a file's scheme is added to the catalogue first).
+    """
+    from tensorgame.codegen.additions import DEFAULT_ROUNDS
+    from tensorgame.codegen.additions import minimise_additions as search
+    from tensorgame.formats.fmm_program import program_in_file, read_collection_program
+
+    seconds = None if time is None else parse_duration(time)
+    entry_id = int(spec) if isinstance(spec, int) or (
+        isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()) else None
+    loaded = scheme(spec, catalog=catalog)
+    if isinstance(start, (str, Path)):
+        start = read_collection_program(start)
+    elif start is None and isinstance(spec, (str, Path)) and entry_id is None:
+        start = program_in_file(spec)
+    elif start is None and entry_id is not None:
+        with open_catalog(catalog, read_only=True) as opened:
+            kept = opened.best_program(entry_id)
+        start = None if kept is None else kept[0]
+    found = search(loaded, start=start, seconds=seconds, iterations=iterations,
+                   rounds=DEFAULT_ROUNDS if rounds is None else rounds, seed=seed)
+    written = None if out is None else write_program(found.program, out, fmt)
+    stored = False
+    if store:
+        with open_catalog(catalog) as opened:
+            if entry_id is None:
+                entry_id = opened.add(loaded, method="import", source=Path(str(spec)).name
+                                      if isinstance(spec, (str, Path)) else None).id
+            stored = opened.record_program(entry_id, found.program, method=f"additions:{found.source}")
+    return AdditionsOutcome(found, None if start is None else start.additions, entry_id, stored, written)
+
+
+def write_program(program: LevelProgram, out: str | Path, fmt: str | None = None) -> Path:
+    """Write a level program: ``"slp"`` our straight-line listing, ``"fmm"`` the
+    collection's reduced JSON (default: from the extension, .slp or .json)."""
+    from tensorgame.codegen.generate import level_listing
+    from tensorgame.codegen.memory import plan_level
+    from tensorgame.fileio import atomic_write
+    from tensorgame.formats.fmm_program import write_collection_program
+
+    path = Path(out)
+    fmt = fmt or {".slp": "slp", ".json": "fmm"}.get(path.suffix.lower())
+    if fmt == "slp":
+        text = level_listing(plan_level(program), program.scheme.additions, "addition-minimised ")
+        atomic_write(path, text.encode("utf-8"))
+    elif fmt == "fmm":
+        write_collection_program(program, path)
+    else:
+        raise TensorGameError(f"{path}: a program is written as .slp (our listing) or .json (the "
+                              f"collection's reduced format), or name the format: slp or fmm")
+    return path

@@ -27,10 +27,10 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
@@ -40,15 +40,33 @@ from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, target_from_json
 
+if TYPE_CHECKING:
+    from tensorgame.codegen.program import LevelProgram
+
 ENV_VAR = "TENSORGAME_CATALOG"
 #: Stored in the SQLite header (``PRAGMA application_id``) to recognise our files: "TGCA".
 APPLICATION_ID = 0x54474341
 #: ``PRAGMA user_version`` of the layout written by this code; bump it with a migration.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Recorded with each row's digest. Bump it when :mod:`tensorgame.tensors.verify` changes
 #: what it accepts: rows verified by an older verifier are then verified again when read.
 VERIFIER_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+
+#: Version 3: each scheme's best known program (fewest additions for one level), in a
+#: table of its own so that the scheme rows and their digests stay as they were.
+_PROGRAMS_SCHEMA = """
+CREATE TABLE programs (
+    scheme_id       INTEGER PRIMARY KEY REFERENCES schemes (id),
+    additions       INTEGER NOT NULL,
+    program         TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    found_at        TEXT    NOT NULL,
+    verified_digest TEXT
+)
+"""
+#: The columns a program row's digest covers.
+_PROGRAM_CHECKED = ("scheme_id", "additions", "program")
 
 # Executed one by one inside the creating transaction (executescript would commit it).
 _SCHEMA = (
@@ -78,6 +96,7 @@ CREATE TABLE schemes (
 )
 """,
     "CREATE INDEX schemes_by_rank ON schemes (target_key, ring, rank, additions)",
+    _PROGRAMS_SCHEMA,
 )
 
 _COLUMNS = (
@@ -110,11 +129,11 @@ def default_catalog_path() -> Path:
     return Path(platformdirs.user_data_dir("tensorgame")) / "catalog.sqlite"
 
 
-def _digest(row: Mapping[str, Any]) -> str:
+def _digest(row: Mapping[str, Any], names: tuple[str, ...] = _CHECKED) -> str:
     """SHA-256 of the checked columns exactly as stored (no parsing, so it is cheap);
     each value is typed and length-prefixed, so no two rows share an encoding."""
     h = hashlib.sha256()
-    for name in _CHECKED:
+    for name in names:
         value = row[name]
         data = b"-" if value is None else f"{type(value).__name__}:{value}".encode()
         h.update(len(data).to_bytes(8, "big"))
@@ -264,10 +283,10 @@ def _to_json(arr: np.ndarray) -> str:
 def _utc_iso(found_at: datetime | None) -> str:
     """ISO-8601 UTC; a naive datetime is taken to be UTC already (as ``utcnow`` gives)."""
     if found_at is None:
-        found_at = datetime.now(timezone.utc)
+        found_at = datetime.now(UTC)
     elif found_at.tzinfo is None:
-        found_at = found_at.replace(tzinfo=timezone.utc)
-    return found_at.astimezone(timezone.utc).isoformat(timespec="seconds")
+        found_at = found_at.replace(tzinfo=UTC)
+    return found_at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _prepare(
@@ -417,8 +436,11 @@ class Catalog:
                     for statement in _SCHEMA:
                         self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                elif version == 1:
-                    self._migrate_from_v1()
+                else:
+                    if version == 1:
+                        self._migrate_from_v1()
+                    if version <= 2:  # version 3 adds the programs table; no row changes
+                        self._conn.execute(_PROGRAMS_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._use_wal()
         return SCHEMA_VERSION
@@ -728,6 +750,83 @@ class Catalog:
                     best.append(entry)
                     break
         return best
+
+    # --- best known programs ------------------------------------------------------------
+    def record_program(self, entry_id: int, program: LevelProgram, *, method: str,
+                       found_at: datetime | None = None) -> bool:
+        """Keep ``program`` as entry ``entry_id``'s best known program when it needs fewer
+        additions than the one stored; returns whether it was stored. It must compute
+        the entry's target exactly, with the same rank, in the same orbit (an
+        equivalent form, e.g. after a basis change): CatalogError otherwise."""
+        from tensorgame.formats.fmm_program import collection_program_document
+
+        entry = self.get(entry_id)
+        self._check_program(entry, program)
+        text = json.dumps(collection_program_document(program), separators=(",", ":"))
+        row = {"scheme_id": entry.id, "additions": program.additions, "program": text}
+        with self._writing():
+            old = self._conn.execute("SELECT additions FROM programs WHERE scheme_id = ?", (entry.id,)).fetchone()
+            if old is not None and old[0] <= program.additions:
+                return False
+            self._conn.execute(
+                "INSERT OR REPLACE INTO programs (scheme_id, additions, program, method, found_at, verified_digest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.id, program.additions, text, method, _utc_iso(found_at), _digest(row, _PROGRAM_CHECKED)))
+        return True
+
+    def best_program(self, entry_id: int) -> tuple[LevelProgram, str, str] | None:
+        """Entry ``entry_id``'s best known program with its method and date, checked
+        exactly (CatalogError if the stored program was altered); None if there is none."""
+        entry = self.get(entry_id)
+        if self._version < 3:
+            return None
+        rows = self._query("SELECT * FROM programs WHERE scheme_id = ?", (entry.id,))
+        if not rows:
+            return None
+        program = self._stored_program(entry, rows[0])
+        return program, rows[0]["method"], rows[0]["found_at"]
+
+    def program_additions(self, entries: Iterable[CatalogEntry]) -> dict[int, int]:
+        """The best known additions of the listed entries that have a program; a row
+        changed since it was checked is checked exactly again, and left out if wrong."""
+        if self._version < 3:
+            return {}
+        out = {}
+        for entry in entries:
+            rows = self._query("SELECT * FROM programs WHERE scheme_id = ?", (entry.id,))
+            if not rows:
+                continue
+            if rows[0]["verified_digest"] != _digest(rows[0], _PROGRAM_CHECKED):
+                try:
+                    self._stored_program(entry, rows[0])
+                except CatalogError:
+                    continue
+            out[entry.id] = int(rows[0]["additions"])
+        return out
+
+    def _stored_program(self, entry: CatalogEntry, row: Mapping[str, Any]) -> LevelProgram:
+        from tensorgame.formats.fmm_program import level_from_collection
+
+        try:
+            program = level_from_collection(json.loads(row["program"]))
+        except (TensorGameError, ValueError, TypeError) as exc:
+            raise CatalogError(f"the program of catalogue entry {entry.id} is unreadable: {exc}") from None
+        self._check_program(entry, program)
+        if program.additions != row["additions"]:
+            raise CatalogError(f"the program of catalogue entry {entry.id} has {program.additions} additions, "
+                               f"not the {row['additions']} stored; the database was altered")
+        return program
+
+    @staticmethod
+    def _check_program(entry: CatalogEntry, program: LevelProgram) -> None:
+        from tensorgame.tensors.canonical import canonical_hash
+
+        scheme = program.scheme
+        if (scheme.target.key != entry.target_key or program.rank != entry.rank
+                or not program.is_exact() or not scheme.verify(parse_ring(entry.ring)).ok
+                or canonical_hash(scheme.with_ring(parse_ring(entry.ring))) != entry.canonical_hash):
+            raise CatalogError(f"the program is not an exact program for catalogue entry {entry.id} "
+                               f"({entry.target_name}, rank {entry.rank}, {entry.ring}) or an equivalent form of it")
 
     def count(self) -> int:
         """Number of stored entries (not verified: a plain row count)."""

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from tensorgame.catalog import Catalog, CatalogEntry, SkippedRow
 from tensorgame.catalog.importing import DEFAULT_METHOD, import_schemes
@@ -26,7 +32,6 @@ from tensorgame.render.text import algorithm_text
 from tensorgame.tensors.rings import Ring, Z
 from tensorgame.tensors.target_names import target_key
 from tensorgame.tensors.targets import known_ranks
-
 
 
 @click.group()
@@ -54,6 +59,7 @@ def list_cmd(target_spec: str | None, ring: Ring | None, method: str | None, bes
     path = state().catalog
     entries: list[CatalogEntry] = []
     bad: list[SkippedRow] = []
+    programs: dict[int, int] = {}
     if path.exists():
         with open_catalog(create=False) as cat:
             if best:
@@ -61,17 +67,20 @@ def list_cmd(target_spec: str | None, ring: Ring | None, method: str | None, bes
             else:
                 entries = cat.list(target_key=key, ring=ring, method=method, limit=limit)
             bad = cat.skipped
+            programs = cat.program_additions(entries)
     collection = [_collection_best(e) if best else None for e in entries]
     if as_json:
         emit_json({"catalog": str(path),
-                   "entries": [e.to_dict() | ({"collection": c} if best else {}) for e, c in zip(entries, collection)],
+                   "entries": [e.to_dict() | {"best_additions": programs.get(e.id)}
+                               | ({"collection": c} if best else {}) for e, c in zip(entries, collection)],
                    "bad_rows": [b.to_dict() for b in bad]})
         return
     aside = f", {len(bad)} altered row(s) set aside" if bad else ""
     print_table(
-        ("id", "target", "ring", "rank", "additions", "method", "found (UTC)")
+        ("id", "target", "ring", "rank", "additions", "best program", "method", "found (UTC)")
         + (("collection ZT/Z/Q",) if best else ()),
-        [(e.id, e.target_name, e.ring, e.rank, e.additions, e.method, e.found_at[:16].replace("T", " "))
+        [(e.id, e.target_name, e.ring, e.rank, e.additions, programs.get(e.id, "-"), e.method,
+          e.found_at[:16].replace("T", " "))
          + (("/".join("-" if r is None else str(r) for r in c.values()) if c else "-",) if best else ())
          for e, c in zip(entries, collection)],
         title=f"{len(entries)} scheme(s) in {path}{aside}",

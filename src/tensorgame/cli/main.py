@@ -39,6 +39,7 @@ COMMANDS = {
     "flip": ("tensorgame.cli.flip_cmd", "flip"),
     "codegen": ("tensorgame.cli.codegen_cmd", "codegen"),
     "bench": ("tensorgame.cli.codegen_cmd", "bench"),
+    "additions": ("tensorgame.cli.additions_cmd", "additions"),
 }
 
 #: Exit status of a wrong scheme, in every command.

@@ -20,7 +20,14 @@ from itertools import combinations
 
 import numpy as np
 
-from tensorgame.codegen.program import Form, LinearProgram, LinOp, forms_of, pair_coefficients, program_from_forms
+from tensorgame.codegen.program import (
+    Form,
+    LinearProgram,
+    LinOp,
+    forms_of,
+    pair_coefficients,
+    program_from_forms,
+)
 
 #: A candidate subexpression: (x, a, y, b) for a·x + b·y with x < y, gcd(a, b) = 1, a > 0.
 PairKey = tuple[int, int, int, int]
@@ -36,8 +43,16 @@ def _key(i: int, ci: int, j: int, cj: int) -> PairKey:
 def greedy_cse(matrix: np.ndarray, rng: np.random.Generator | None = None) -> LinearProgram:
     """A program for y = matrix·x built by greedy pair elimination."""
     matrix = np.asarray(matrix)
-    n_inputs = matrix.shape[1]
-    forms: list[Form] = forms_of(matrix)
+    return complete_program(matrix.shape[1], [], forms_of(matrix), rng)
+
+
+def complete_program(n_inputs: int, ops: list[LinOp], forms: list[Form],
+                     rng: np.random.Generator | None = None) -> LinearProgram:
+    """Greedy pair elimination continued from a partial program: ``ops`` are kept as
+    they are and ``forms`` (the outputs, over inputs and those ops' nodes) are compiled
+    on top of them; used to rebuild part of a program (:mod:`.additions`)."""
+    ops = list(ops)
+    forms = [dict(form) for form in forms]
     where: dict[PairKey, set[int]] = defaultdict(set)
 
     def index(f: int, sign: int) -> None:
@@ -51,7 +66,6 @@ def greedy_cse(matrix: np.ndarray, rng: np.random.Generator | None = None) -> Li
 
     for f in range(len(forms)):
         index(f, +1)
-    ops: list[LinOp] = []
     while True:
         best = max((len(fs) for fs in where.values()), default=0)
         if best < 2:

@@ -167,13 +167,18 @@ def program_listing(scheme: Scheme, *, optimise: bool = True, search_iterations:
     operation a line). :mod:`tensorgame.formats.slp` lists a scheme as written; this
     lists what the generated code computes after search, CSE and sign choice."""
     found, plan = compile_level(scheme, optimise=optimise, search_iterations=search_iterations, seed=seed)
+    return level_listing(plan, found.naive_additions, "optimised " if optimise else "")
+
+
+def level_listing(plan: LevelPlan, naive_additions: int, kind: str = "") -> str:
+    """The listing of a planned level (one block operation a line, in execution order)."""
     lp = plan.program
+    scheme = lp.scheme
     target = scheme.target
     lines = [
-        f"# {'optimised ' if optimise else ''}straight-line program for {target.name} over {scheme.ring} "
-        "(tensorgame codegen)",
+        f"# {kind}straight-line program for {target.name} over {scheme.ring} (tensorgame)",
         f"# rank {lp.rank}: {lp.rank} multiplications, {lp.additions} additions "
-        f"({found.naive_additions} as written), {lp.scalings} multiplications by constants, "
+        f"({naive_additions} as written), {lp.scalings} multiplications by constants, "
         f"{lp.negations} negations",
         "# C = A*B with a<i><j> = A[i][j], b<j><k> = B[j][k], c<i><k> = C[i][k] (1-based)",
         f"# inputs: {' '.join(plan.a_blocks)}",

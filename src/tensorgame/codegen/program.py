@@ -23,7 +23,7 @@ negation pass. Additions and scalings do not depend on signs.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -122,19 +122,26 @@ def program_from_forms(n_inputs: int, ops: list[LinOp], forms: list[Form]) -> Li
     in a scheme without zero terms).
     """
     ops = list(ops)
-    outputs = []
-    for form in forms:
-        if not form:
-            raise ValueError("a linear form of the program is identically zero")
-        items = sorted(form.items())
-        node, coef = items[0]
-        for other, c in items[1:]:
-            a, b = pair_coefficients(coef, c)
-            ops.append(LinOp(a, node, b, other))
-            coef = coef // a
-            node = n_inputs + len(ops) - 1
-        outputs.append((coef, node))
+    outputs = [append_form(n_inputs, ops, form) for form in forms]
     return LinearProgram(n_inputs, tuple(ops), tuple(outputs))
+
+
+def append_form(n_inputs: int, ops: list[LinOp], form: Form) -> tuple[int, int]:
+    """Append a chain of binary operations computing ``form`` (len(form) - 1 of them)
+    to ``ops``; returns (coefficient, node) with form = coefficient·node.
+
+    Raises ValueError for an empty form.
+    """
+    if not form:
+        raise ValueError("a linear form of the program is identically zero")
+    items = sorted(form.items())
+    node, coef = items[0]
+    for other, c in items[1:]:
+        a, b = pair_coefficients(coef, c)
+        ops.append(LinOp(a, node, b, other))
+        coef = coef // a
+        node = n_inputs + len(ops) - 1
+    return coef, node
 
 
 def naive_program(matrix: np.ndarray) -> LinearProgram:
@@ -219,9 +226,27 @@ def build_level(scheme: Scheme, cse: Callable[[np.ndarray], LinearProgram]) -> L
     a = cse(scheme.u)
     b = cse(scheme.v)
     c_matrix, divisors = c_side_matrix(scheme, a, b)
-    c = cse(c_matrix)
+    return level_from_programs(scheme, a, b, cse(c_matrix), divisors)
+
+
+def level_from_programs(scheme: Scheme, a: LinearProgram, b: LinearProgram, c: LinearProgram,
+                        divisors: tuple[int, ...]) -> LevelProgram:
+    """A level from its three programs (C's inputs are the plain products of a's and b's
+    output nodes), with stored signs chosen; not checked (see :meth:`LevelProgram.is_exact`)."""
     signs, negations = assign_signs(a, b, c)
-    return LevelProgram(scheme, a, b, c, divisors, signs, negations)
+    return LevelProgram(scheme, a, b, c, tuple(divisors), signs, negations)
+
+
+def scale_inputs(prog: LinearProgram, scales: Sequence[int]) -> LinearProgram:
+    """The program of M·diag(scales) for ``prog``'s M: every direct use of input i takes
+    the factor scales[i], so additions stay the same. Re-expresses a C side when the
+    products it reads are rescaled (another A- or B-side program for the same map may
+    leave a different factor on an output)."""
+    def scaled(coef: int, node: int) -> int:
+        return coef * int(scales[node]) if node < prog.n_inputs else coef
+
+    ops = tuple(LinOp(scaled(op.a, op.x), op.x, scaled(op.b, op.y), op.y) for op in prog.ops)
+    return LinearProgram(prog.n_inputs, ops, tuple((scaled(c, node), node) for c, node in prog.outputs))
 
 
 # --- sign choice -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ lists of ``{"index", "value"}``; ``u_fresh`` / ``v_fresh`` / ``w_fresh`` define
 intermediate sums, and an index past the inputs (n·m for A, m·p for B, the rank for
 the products) names the intermediates in order. There ``w`` has one row per entry of
 C (transposed order) over the products. Such programs are expanded back into plain
-factor rows here; the reduced addition count is not kept.
+factor rows here; :mod:`.fmm_program` reads them as programs (with their additions)
+and writes them.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def scheme_from_collection(doc: dict[str, Any]) -> Scheme:
     stated = doc.get("m", rank)
     if isinstance(stated, bool) or not isinstance(stated, int) or stated != rank:
         raise FormatError(f"'m' (the rank) is {str(stated)[:20]} but 'u' has {rank} rows")
-    if any(key in doc for key in _FRESH_KEYS) or _is_sparse(rows):
+    if is_program_document(doc):
         u = _dense(_program(doc, "u", n * m), n * m)
         v = _dense(_program(doc, "v", m * p), m * p)
         per_entry = _program(doc, "w", rank)  # one row per entry of C transposed
@@ -142,9 +143,15 @@ def _terms(entries: Any, size: int, where: str) -> list[tuple[int, Value]]:
     return out
 
 
-def _program(doc: dict[str, Any], key: str, inputs: int) -> list[dict[int, Value]]:
-    """The rows of ``key`` as sparse combinations of the inputs, with every intermediate
-    of ``<key>_fresh`` (index ``inputs + j``) substituted; cycles are refused."""
+def is_program_document(doc: dict[str, Any]) -> bool:
+    """Whether a collection document is an addition-reduced program (fresh rows or
+    sparse ``{"index", "value"}`` rows) rather than a plain scheme."""
+    return any(key in doc for key in _FRESH_KEYS) or _is_sparse(_require_rows(doc, "u"))
+
+
+def program_rows(doc: dict[str, Any], key: str, inputs: int) -> tuple[list[list[tuple[int, Value]]], ...]:
+    """The terms of ``<key>_fresh`` and of ``key``, row by row, every index checked to
+    name an input or an intermediate (``inputs + j``)."""
     fresh = doc.get(f"{key}_fresh", [])
     if not isinstance(fresh, list):
         raise FormatError(f"'{key}_fresh' must be a list of rows")
@@ -152,6 +159,14 @@ def _program(doc: dict[str, Any], key: str, inputs: int) -> list[dict[int, Value
         raise FormatError(f"'{key}_fresh' defines {len(fresh)} intermediates, too many to expand")
     size = inputs + len(fresh)
     defs = [_terms(row, size, f"'{key}_fresh' row {j + 1}") for j, row in enumerate(fresh)]
+    rows = [_terms(row, size, f"{key!r} row {r + 1}") for r, row in enumerate(_require_rows(doc, key))]
+    return defs, rows
+
+
+def _program(doc: dict[str, Any], key: str, inputs: int) -> list[dict[int, Value]]:
+    """The rows of ``key`` as sparse combinations of the inputs, with every intermediate
+    of ``<key>_fresh`` (index ``inputs + j``) substituted; cycles are refused."""
+    defs, rows = program_rows(doc, key, inputs)
     expanded: list[dict[int, Value] | None] = [None] * len(defs)
     for start in range(len(defs)):
         stack, open_ = [start], {start}
@@ -169,9 +184,7 @@ def _program(doc: dict[str, Any], key: str, inputs: int) -> list[dict[int, Value
             else:
                 stack.append(waiting[0])
                 open_.add(waiting[0])
-    rows = _require_rows(doc, key)
-    return [_combine(_terms(row, size, f"{key!r} row {r + 1}"), expanded, inputs, f"{key!r} row {r + 1}")
-            for r, row in enumerate(rows)]
+    return [_combine(terms, expanded, inputs, f"{key!r} row {r + 1}") for r, terms in enumerate(rows)]
 
 
 def _combine(terms: list[tuple[int, Value]], expanded: list[dict[int, Value] | None], inputs: int,
