@@ -169,6 +169,7 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, rin
             click.echo(f"total: stored {report.count('stored')}, duplicates {report.count('duplicates')}, "
                        f"wrong schemes refused {report.count('refused')}; {files} files{unreadable}; "
                        f"{report.elapsed_s:.1f} s")
+        click.echo(f"catalogue: {state().catalog}")
     if report.count("refused"):
         ctx.exit(1)
 
