@@ -49,3 +49,13 @@ def test_bench_reports_ratios(tmp_path):
     rows = json.loads(out.read_text())["results"]
     assert rows and all(r["ratio"] > 0 for r in rows)
     assert CliRunner().invoke(cli, ["bench", "--sizes", "x"]).exit_code == 2
+
+
+def test_codegen_numba_backend(tmp_path):
+    out = tmp_path / "strassen_numba.py"
+    result = CliRunner().invoke(cli, ["codegen", str(EXAMPLE), "--backend", "numba", "--levels", "2",
+                                      "--threshold", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(-9, 9, (13, 11)), rng.integers(-9, 9, (11, 7))
+    assert np.array_equal(_load(out).matmul(a, b), a @ b)

@@ -144,6 +144,8 @@ def test_refuses_mod2_wrong_and_non_matmul_schemes(strassen18):
         generate_module(tg.naive_scheme(tg.complex_target()))
     with pytest.raises(TensorGameError, match="target"):
         generate_module(strassen18, target="fortran")
+    with pytest.raises(TensorGameError, match="backend"):
+        bench([strassen18], [8], backends=["fortran"], echo=None)
     with pytest.raises(TensorGameError, match="levels"):
         generate_module([strassen18, strassen18], levels=3)
     with pytest.raises(TensorGameError, match="threshold"):
@@ -347,3 +349,99 @@ def test_rank49_three_levels_exact_on_odd_sizes():
         a, b = rng.integers(-4, 5, shape[:2]), rng.integers(-4, 5, shape[1:])
         assert len(module.levels_used(*shape)) == 3
         assert np.array_equal(module.matmul(a, b), a @ b)
+
+
+# --- numba target: fused, multi-threaded additions ------------------------------------------
+def _check_against_reference(fast, reference, shapes, seed: int = 3) -> None:
+    """The numba module equals the NumPy reference and the library exactly on integer
+    matrices (int64, and float32 / float64 holding small integers: every sum is exact)."""
+    rng = np.random.default_rng(seed)
+    for n, m, p in shapes:
+        a, b = rng.integers(-9, 10, (n, m)), rng.integers(-9, 10, (m, p))
+        for dtype in (np.int64, np.float32, np.float64):
+            x, y = a.astype(dtype), b.astype(dtype)
+            c = fast.matmul(x, y)
+            assert c.dtype == dtype
+            np.testing.assert_array_equal(c, reference.matmul(x, y), err_msg=f"{dtype.__name__} {n}x{m}x{p}")
+            np.testing.assert_array_equal(c, x @ y, err_msg=f"{dtype.__name__} {n}x{m}x{p}")
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_numba_module_equals_the_numpy_reference(strassen18, levels):
+    fast = build_module(strassen18, levels=levels, threshold=2, target="numba")
+    reference = build_module(strassen18, levels=levels, threshold=2, target="numpy")
+    _check_against_reference(fast, reference, SHAPES + [(67, 65, 71)])
+
+
+def test_numba_rank49_module_equals_the_numpy_reference(strassen_squared):
+    fast = build_module(strassen_squared, levels=2, threshold=2, target="numba", search_iterations=50)
+    reference = build_module(strassen_squared, levels=2, threshold=2, target="numpy", search_iterations=50)
+    assert len(fast.levels_used(67, 65, 71)) == 2
+    _check_against_reference(fast, reference, [(16, 16, 16), (67, 65, 71)])
+
+
+def test_numba_module_handles_q_schemes_and_other_dtypes(strassen18):
+    q_scheme = change_basis(strassen18.with_ring("Q"), np.array([[2, 1], [1, 1]]), np.array([[1, 0], [1, 3]]),
+                            np.eye(2, dtype=np.int64))
+    module = build_module(q_scheme, levels=2, threshold=2, target="numba")
+    _check_exact(module)
+    _check_floats(module)
+    module = build_module(strassen18, levels=2, threshold=2, target="numba")
+    rng = np.random.default_rng(4)
+    for dtype in (np.uint8, np.int16, np.complex128):  # wraps like NumPy (over Z); complex
+        a, b = rng.integers(0, 7, (9, 10)).astype(dtype), rng.integers(0, 7, (10, 11)).astype(dtype)
+        np.testing.assert_array_equal(module.matmul(a, b), a @ b)
+    halves = rng.integers(-3, 4, (6, 6)).astype(np.float16)  # no kernel: the library product
+    np.testing.assert_array_equal(module.matmul(halves, halves), halves @ halves)
+    strided = rng.integers(-5, 6, (40, 26))[::2, ::2]  # non-contiguous inputs are read as views
+    np.testing.assert_array_equal(module.matmul(strided.T, strided), strided.T @ strided)
+
+
+def test_fusion_folds_single_use_chains_and_keeps_shared_sums(strassen18, strassen_squared):
+    from tensorgame.codegen.emit import fusion_counts
+    from tensorgame.codegen.memory import Pass, fused_schedule
+
+    _, winograd = compile_level(strassen18)
+    schedule = fused_schedule(winograd)
+    # Winograd's every sum is shared or feeds a product: nothing to fold, one pass per addition
+    assert fusion_counts(winograd, schedule) == {"steps": 15, "passes": 15, "step_transfers": 45,
+                                                 "pass_transfers": 45, "pass_additions": 15}
+    _, plan = compile_level(strassen_squared, search_iterations=50)
+    schedule = fused_schedule(plan)
+    counts = fusion_counts(plan, schedule)
+    assert counts["passes"] < counts["steps"] and counts["pass_transfers"] < counts["step_transfers"]
+    # the fused passes still perform every step of the plan, in order, products untouched
+    performed = [s for item in schedule for s in (item.steps if isinstance(item, Pass) else (item,))]
+    assert sorted(performed, key=plan.steps.index) == list(plan.steps)
+    for item in schedule:
+        if isinstance(item, Pass):
+            assert 1 <= len(item.terms) <= 8
+            aliased = [k for k, (v, _) in enumerate(item.terms) if plan.storage[v] == plan.storage[item.dst]]
+            assert aliased in ([], [0])  # written over only as the first operand
+    text = generate_module(strassen_squared, target="numba", threshold=2, search_iterations=50)
+    assert "from tensorgame.codegen.kernels import" in text
+    assert f"run as {counts['passes']} passes of combine" in text
+
+
+def test_combine_kernel_refuses_misuse():
+    from tensorgame.codegen.kernels import combine
+
+    out = np.zeros((3, 4))
+    x = np.arange(12.0).reshape(3, 4)
+    combine(out, (x, x[:, ::-1]), (2, -1))
+    np.testing.assert_array_equal(out, 2 * x - x[:, ::-1])
+    with pytest.raises(TensorGameError, match="operands"):
+        combine(out, (x,) * 9, (1,) * 9)
+    with pytest.raises(TensorGameError, match="dtype"):
+        combine(out.astype(np.float16), (x.astype(np.float16),), (1,))
+
+
+def test_bench_times_numba_beside_the_reference_with_the_products_split(strassen18):
+    rows = bench([strassen18], [32, 33], "float32", repeats=1, levels=2, threshold=8,
+                 backends=["numpy", "numba"], echo=None)
+    assert [(r["backend"], r["size"][0]) for r in rows] == [("numpy", 32), ("numba", 32), ("numpy", 33),
+                                                            ("numba", 33)]
+    for r in rows:
+        assert r["max_rel_error"] < 1e-5
+    assert rows[0]["products_s"] == rows[1]["products_s"] > 0  # one products-only call per size
+    assert rows[2]["products_s"] is None  # 33 peels: no simple split

@@ -13,7 +13,7 @@ from tensorgame.codegen.bench import bench as run_bench
 from tensorgame.codegen.bench import rank_by_runtime
 from tensorgame.tensors.target_names import parse_target
 
-_BACKENDS = click.Choice(["numpy", "torch"])
+_BACKENDS = click.Choice(["numpy", "numba", "torch"])
 _DTYPES = click.Choice(["float32", "float64", "int64"])
 
 

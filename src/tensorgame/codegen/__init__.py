@@ -1,9 +1,10 @@
-"""Code generation: verified schemes -> fast, readable NumPy or PyTorch modules.
+"""Code generation: verified schemes -> fast, readable NumPy, numba or PyTorch modules.
 
 Pipeline: each level's scheme is put in the equivalent form with the fewest additions
 (:mod:`.search`, :mod:`.cse`, :mod:`.program`), scheduled and given buffers by
 liveness (:mod:`.memory`), and emitted as one function per level by a shared emitter
-with a small backend table (:mod:`.emit`, :mod:`.emit_numpy`, :mod:`.emit_torch`).
+with a small backend table (:mod:`.emit`, :mod:`.emit_numpy`, :mod:`.emit_numba`,
+:mod:`.emit_torch`); the numba backend's block additions run through :mod:`.kernels`.
 :mod:`.bench` times generated modules against the library product.
 """
 

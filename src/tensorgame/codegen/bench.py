@@ -1,10 +1,12 @@
 """Timing generated algorithms against the library product, on this machine.
 
 Everything runs in one process, side by side: for every size, the baseline
-(``numpy.matmul``, and ``torch.matmul`` when torch is installed) and every generated
-module get one warm-up call, then ``repeats`` rounds in which each is called once (so
-slow drifts in machine load hit all of them alike); the median is reported, with the
-ratio to the baseline of the same backend (below 1 means faster than the library);
+(``numpy.matmul`` for the numpy and numba backends, ``torch.matmul`` for torch) and
+every generated module get one warm-up call, then ``repeats`` rounds in which each is
+called once (so slow drifts in machine load hit all of them alike); the median is
+reported, with the ratio to the baseline (below 1 means faster than the library);
+the same rounds time a run's library products alone (``products_s``, where no level
+peels), so ``rest_s`` = time - products is what the additions and overhead cost;
 ``best_ratio`` compares the fastest runs, a steadier estimate on a loaded machine, and
 ``cpu_ratio`` the medians of process CPU time (all threads), which other processes do
 not inflate -- with a single BLAS thread it is the cleanest measure of work saved.
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tensorgame.catalog import Catalog
-from tensorgame.codegen.generate import DEFAULT_THRESHOLD, build_module, compile_level
+from tensorgame.codegen.generate import BACKENDS, DEFAULT_THRESHOLD, build_module, compile_level
 from tensorgame.errors import TensorGameError
 from tensorgame.fileio import atomic_write
 from tensorgame.tensors.scheme import Scheme
@@ -62,6 +64,36 @@ def _blas_info() -> dict[str, Any]:
     return {k: deps.get("blas", {}).get(k) for k in ("name", "version", "openblas configuration")}
 
 
+def _blas_runtime() -> dict[str, Any]:
+    """The BLAS kernel that runs here (OpenBLAS picks it by CPU at load time, unless
+    OPENBLAS_CORETYPE forces one) and its threads: from threadpoolctl when installed,
+    else from the OpenBLAS library NumPy bundles."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pass
+    else:
+        return {"threadpools": threadpool_info()}
+    import ctypes
+    import glob
+
+    libs = glob.glob(str(Path(np.__file__).resolve().parents[1] / "numpy.libs" / "*openblas*"))
+    if not libs:
+        return {}
+    lib = ctypes.CDLL(libs[0])
+    info: dict[str, Any] = {"library": Path(libs[0]).name}
+    for symbol in ("scipy_openblas_get_corename64_", "openblas_get_corename"):
+        if hasattr(lib, symbol):
+            getattr(lib, symbol).restype = ctypes.c_char_p
+            info["corename"] = getattr(lib, symbol)().decode()
+            break
+    for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"):
+        if hasattr(lib, symbol):
+            info["threads"] = int(getattr(lib, symbol)())
+            break
+    return info
+
+
 def machine_info() -> dict[str, Any]:
     """What the timings depend on: CPU, cores available, BLAS and its thread settings."""
     cpu = platform.processor() or platform.machine()
@@ -81,9 +113,15 @@ def machine_info() -> dict[str, Any]:
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "numpy": np.__version__,
         "blas": _blas_info(),
-        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        "blas_runtime": _blas_runtime(),
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NUMBA_NUM_THREADS")
                        if k in os.environ},
     }
+    if "numba" in sys.modules:
+        numba = sys.modules["numba"]
+        info["numba"] = numba.__version__
+        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         info["torch"] = torch.__version__
@@ -170,15 +208,20 @@ def bench(
     except TypeError:
         raise TensorGameError(f"unknown dtype {dtype!r}") from None
     backends = list(backends) if backends is not None else ["numpy"] + (["torch"] if torch_available() else [])
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise TensorGameError(f"unknown backend {unknown[0]!r}; expected one of {', '.join(BACKENDS)}")
     if "torch" in backends and not torch_available():
         raise TensorGameError("the torch backend needs PyTorch, which is not installed")
     algos = _algorithms(schemes, levels, labels)
     rows: list[dict[str, Any]] = []
-    for backend in backends:
-        modules = [build_module(entry, target=backend, levels=count if isinstance(entry, Scheme) else None,
-                                threshold=threshold, optimise=optimise) for _, entry, count in algos]
+    for kind in dict.fromkeys("torch" if b == "torch" else "numpy" for b in backends):
+        # backends on the same arrays (numpy, numba) are timed in the same rounds
+        runs = [(algo, backend, build_module(algo[1], target=backend, threshold=threshold, optimise=optimise,
+                                             levels=algo[2] if isinstance(algo[1], Scheme) else None))
+                for backend in backends if ("torch" if backend == "torch" else "numpy") == kind for algo in algos]
         for size in sizes:
-            rows += _bench_size(algos, modules, backend, size, np_dtype, repeats, seed, optimise)
+            rows += _bench_size(runs, kind, size, np_dtype, repeats, seed, optimise)
     if echo is not None:
         echo(format_table(rows))
     if json_path is not None:
@@ -190,24 +233,55 @@ def bench(
     return rows
 
 
-def _bench_size(algos: list[Algorithm], modules: list[Any], backend: str, size: int | tuple[int, int, int],
+def _products_only(per_level: list[Scheme], levels_run: int, size: tuple[int, int, int], a: Any, b: Any,
+                   baseline: Callable[..., Any]) -> Callable[[], Any] | None:
+    """The library products of a run alone (the leaf products into one preallocated
+    block), to split a run's time into products and additions; None when some level
+    would peel (its sides do not divide), where the split is not this simple."""
+    n, m, p = size
+    count = 1
+    for scheme in per_level[:levels_run]:
+        gn, gm, gp = scheme.target.params
+        if n % gn or m % gm or p % gp:
+            return None
+        n, m, p, count = n // gn, m // gm, p // gp, count * scheme.rank
+    out = baseline(a[:n, :m], b[:m, :p])
+
+    def products() -> None:
+        for _ in range(count):
+            baseline(a[:n, :m], b[:m, :p], out=out)
+    return products
+
+
+def _bench_size(runs: list[tuple[Algorithm, str, Any]], kind: str, size: int | tuple[int, int, int],
                 dtype: np.dtype, repeats: int, seed: int, optimise: bool) -> list[dict[str, Any]]:
     a, b = _inputs(size, dtype, seed)
-    if backend == "torch":
+    if kind == "torch":
         import torch
 
         a, b = torch.from_numpy(a), torch.from_numpy(b)
-        baseline: Callable[[Any, Any], Any] = torch.matmul
+        baseline: Callable[..., Any] = torch.matmul
     else:
         baseline = np.matmul
-    calls = [lambda: baseline(a, b)] + [lambda mod=mod: mod.matmul(a, b) for mod in modules]
+    n, m, p = (size, size, size) if isinstance(size, int) else size
+    per_levels = [[entry] * count if isinstance(entry, Scheme) else list(entry) for (_, entry, count), _, _ in runs]
+    levels_run = [len(module.levels_used(n, m, p)) for _, _, module in runs]
+    products: dict[tuple[int, ...], Callable[[], Any] | None] = {}
+    for per_level, ran in zip(per_levels, levels_run, strict=True):
+        key = tuple(id(s) for s in per_level[:ran])
+        if key not in products:
+            products[key] = _products_only(per_level, ran, (n, m, p), a, b, baseline) if ran else None
+    product_calls = [call for call in products.values() if call is not None]
+    calls = [lambda: baseline(a, b)] + [lambda mod=mod: mod.matmul(a, b) for _, _, mod in runs] + product_calls
     reference = calls[0]()
     result_bytes = int(np.asarray(reference).nbytes)
     peaks, errors = [], []
-    for call in calls[1:]:  # warm-up, measured for memory and accuracy
-        if backend == "numpy":
+    for call in calls[1:len(runs) + 1]:  # warm-up, measured for memory and accuracy
+        if kind == "numpy":
             peaks.append(_peak_extra(call, result_bytes))
         errors.append(_error(call(), reference))
+    for call in product_calls:
+        call()
     times: list[list[float]] = [[] for _ in calls]
     cpu: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
@@ -217,15 +291,17 @@ def _bench_size(algos: list[Algorithm], modules: list[Any], backend: str, size: 
             times[i].append(time.perf_counter() - start)
             cpu[i].append(time.process_time() - start_cpu)
     base = statistics.median(times[0])
-    n, m, p = (size, size, size) if isinstance(size, int) else size
+    product_times = {id(call): statistics.median(times[len(runs) + 1 + i]) for i, call in enumerate(product_calls)}
     rows = []
-    for k, (name, entry, count) in enumerate(algos):
-        per_level = [entry] * count if isinstance(entry, Scheme) else list(entry)
+    for k, ((name, _, _), backend, module) in enumerate(runs):
+        per_level = per_levels[k]
         found = [compile_level(s, optimise=optimise)[0] for s in per_level]
         median = statistics.median(times[k + 1])
+        products_call = products[tuple(id(s) for s in per_level[:levels_run[k]])]
+        products_s = product_times[id(products_call)] if products_call is not None else None
         rows.append({
             "algorithm": name, "backend": backend, "size": [n, m, p], "dtype": dtype.name,
-            "levels": len(per_level), "levels_run": len(modules[k].levels_used(n, m, p)),
+            "levels": len(per_level), "levels_run": levels_run[k],
             "ranks": [s.rank for s in per_level],
             "additions": [f.additions for f in found], "additions_as_written": [f.naive_additions for f in found],
             "time_s": median, "baseline_s": base, "ratio": median / base,
@@ -233,9 +309,10 @@ def _bench_size(algos: list[Algorithm], modules: list[Any], backend: str, size: 
             "cpu_s": statistics.median(cpu[k + 1]), "baseline_cpu_s": statistics.median(cpu[0]),
             "cpu_ratio": statistics.median(cpu[k + 1]) / statistics.median(cpu[0]),
             "times_s": times[k + 1], "baseline_times_s": times[0],
+            "products_s": products_s, "rest_s": None if products_s is None else median - products_s,
             "max_rel_error": errors[k],
             "peak_extra_bytes": peaks[k] if peaks else None,
-            "workspace_bytes": modules[k].workspace_bytes(n, m, p, dtype.itemsize),
+            "workspace_bytes": module.workspace_bytes(n, m, p, dtype.itemsize),
         })
     return rows
 
@@ -244,13 +321,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text table of the rows (one line per algorithm, backend and size): medians,
     their ratio, and the ratio of the fastest runs ("best", less sensitive to other load)."""
     header = f"{'algorithm':<34} {'backend':<7} {'size':>16} {'dtype':<8} {'time s':>9} {'library s':>9} " \
-             f"{'ratio':>6} {'best':>6} {'rel err':>8} {'extra MiB':>9}"
+             f"{'ratio':>6} {'best':>6} {'products s':>10} {'rest s':>7} {'rel err':>8} {'extra MiB':>9}"
     lines = [header, "-" * len(header)]
     for r in rows:
         size = "×".join(str(x) for x in r["size"])
         extra = r["peak_extra_bytes"] if r["peak_extra_bytes"] is not None else r["workspace_bytes"]
+        split = f"{'-':>10} {'-':>7}" if r["products_s"] is None else f"{r['products_s']:>10.4f} {r['rest_s']:>7.4f}"
         lines.append(f"{r['algorithm']:<34} {r['backend']:<7} {size:>16} {r['dtype']:<8} {r['time_s']:>9.4f} "
-                     f"{r['baseline_s']:>9.4f} {r['ratio']:>6.3f} {r['best_ratio']:>6.3f} {r['max_rel_error']:>8.1e} "
+                     f"{r['baseline_s']:>9.4f} {r['ratio']:>6.3f} {r['best_ratio']:>6.3f} {split} {r['max_rel_error']:>8.1e} "
                      f"{extra / 2**20:>9.1f}")
     return "\n".join(lines)
 

@@ -1,9 +1,11 @@
 """Emission of a generated matmul module, shared by every backend.
 
-The module text is the same for NumPy and PyTorch except for a handful of names and
+The module text is the same for every backend except for a handful of names and
 snippets -- which functions add, subtract, scale, negate and multiply blocks, how the
 inputs are converted and how buffers are allocated -- collected in a :class:`Backend`
-(see :mod:`~tensorgame.codegen.emit_numpy` and :mod:`~tensorgame.codegen.emit_torch`).
+(see :mod:`~tensorgame.codegen.emit_numpy`, :mod:`~tensorgame.codegen.emit_torch` and
+:mod:`~tensorgame.codegen.emit_numba`). A backend with a ``combine`` function gets the
+plan's elementwise chains fused into single passes (:func:`~.memory.fused_schedule`).
 Every block operation is one line with its logical meaning as a comment, so the code
 can be read against the scheme's straight-line program.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tensorgame import __version__
-from tensorgame.codegen.memory import LevelPlan, Step
+from tensorgame.codegen.memory import ELEMENTWISE, LevelPlan, Pass, Step, fused_schedule
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Backend:
     integer: str  # expression: array X has an integer dtype (exact division by //)
     result: str  # statement creating C for A (n×m) and B (m×p), indented by 4
     device: str  # expression: where array X lives (part of the workspace's key)
+    combine: str = ""  # function computing ``out = Σ c·src`` in one pass; "" emits plain steps
 
 
 def _span(index: int, size: str) -> str:
@@ -62,6 +65,25 @@ def _statement(step: Step, plan: LevelPlan, backend: Backend) -> str:
     return f"{d}[...] = {s[0]}"
 
 
+def _pass_statement(item: Pass, plan: LevelPlan, backend: Backend) -> str:
+    """The call of the backend's combine function for a fused pass."""
+    srcs = ", ".join(plan.storage[v] for v, _ in item.terms)
+    coefs = ", ".join(str(c) for _, c in item.terms)
+    comma = "," if len(item.terms) == 1 else ""
+    return f"{backend.combine}({plan.storage[item.dst]}, ({srcs}{comma}), ({coefs}{comma}))"
+
+
+def fusion_counts(plan: LevelPlan, schedule: list[Step | Pass]) -> dict[str, int]:
+    """What fusing saves in one level: elementwise steps and fused passes, blocks read
+    and written by each, and element additions per block position of the passes."""
+    passes = [item for item in schedule if isinstance(item, Pass)]
+    steps = [step for step in plan.steps if step.kind in ELEMENTWISE]
+    return {"steps": len(steps), "passes": len(passes),
+            "step_transfers": sum(len(step.srcs) + 1 for step in steps),
+            "pass_transfers": sum(item.transfers for item in passes),
+            "pass_additions": sum(len(item.terms) - 1 for item in passes)}
+
+
 def _level_function(name: str, plan: LevelPlan, backend: Backend, description: str) -> list[str]:
     lp = plan.program
     scheme = lp.scheme
@@ -76,6 +98,22 @@ def _level_function(name: str, plan: LevelPlan, backend: Backend, description: s
         f"    {lp.scalings} multiplications by constants, {lp.negations} negations.",
         f"    Temporaries: {ka} A-block, {kb} B-block and {kc} C-block buffers from ``ws``;",
         "    C's own blocks serve as scratch until they are written.",
+    ]
+    if backend.combine:
+        schedule = fused_schedule(plan)
+        n = fusion_counts(plan, schedule)
+        lines += [
+            (f"    Fused: its {n['steps']} elementwise steps run as {n['passes']} passes of {backend.combine}, "
+             f"{n['pass_transfers']} block"),
+            (f"    reads and writes instead of {n['step_transfers']}, {n['pass_additions']} block additions "
+             "(a shared sum is computed once)."),
+        ]
+        body = [(_pass_statement(item, plan, backend), "; ".join(plan.describe(s) for s in item.steps))
+                if isinstance(item, Pass) else (_statement(item, plan, backend), plan.describe(item))
+                for item in schedule]
+    else:
+        body = [(_statement(step, plan, backend), plan.describe(step)) for step in plan.steps]
+    lines += [
         '    """',
         "    n, m = A.shape",
         "    p = B.shape[1]",
@@ -93,7 +131,6 @@ def _level_function(name: str, plan: LevelPlan, backend: Backend, description: s
         if names:
             lines.append(f"    {', '.join(names)}, = ws[level][{index}]" if len(names) == 1
                          else f"    {', '.join(names)} = ws[level][{index}]")
-    body = [(_statement(step, plan, backend), plan.describe(step)) for step in plan.steps]
     body += [(f"_divide_exactly({c}, {d})", f"{c} = {c}/{d} (its coefficients' denominator)")
              for c, d in zip(plan.c_blocks, lp.divisors, strict=True) if d != 1]
     width = max(len(code) for code, _ in body)

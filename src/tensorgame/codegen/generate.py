@@ -20,6 +20,7 @@ from types import ModuleType
 import numpy as np
 
 from tensorgame.codegen.emit import Backend, emit_module
+from tensorgame.codegen.emit_numba import NUMBA
 from tensorgame.codegen.emit_numpy import NUMPY
 from tensorgame.codegen.emit_torch import TORCH
 from tensorgame.codegen.memory import LevelPlan, plan_level
@@ -29,7 +30,7 @@ from tensorgame.errors import TensorGameError, VerificationError
 from tensorgame.fileio import atomic_write
 from tensorgame.tensors.scheme import Scheme
 
-BACKENDS: dict[str, Backend] = {"numpy": NUMPY, "torch": TORCH}
+BACKENDS: dict[str, Backend] = {"numpy": NUMPY, "numba": NUMBA, "torch": TORCH}
 #: Products with a side below this use the library product: BLAS is hard to beat on
 #: small blocks, where the memory-bound additions cost about what a level saves
 #: (measured here: one Strassen level breaks even near n = 2048).
@@ -114,7 +115,9 @@ def generate_module(
     One scheme is used at every one of ``levels`` levels (default 1); a list gives the
     scheme of each level. ``threshold``: products with a side below it use the
     library product. ``optimise`` runs the form search and CSE (otherwise every linear
-    form is evaluated as written); ``target`` is ``numpy`` or ``torch``.
+    form is evaluated as written); ``target`` is ``numpy`` (the readable reference),
+    ``numba`` (NumPy products, block additions fused into multi-threaded compiled
+    passes; the module imports tensorgame's kernel) or ``torch``.
     """
     if target not in BACKENDS:
         raise TensorGameError(f"unknown target {target!r}; expected one of {', '.join(BACKENDS)}")

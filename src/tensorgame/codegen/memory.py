@@ -303,3 +303,84 @@ def plan_level(lp: LevelProgram, tries: int = DEFAULT_ORDER_TRIES, seed: int = 0
         if sum(plan.temps) <= sum(best.temps):
             best, best_order = plan, order
     return best
+
+
+# --- fused passes ----------------------------------------------------------------------------
+#: Most operands of one fused pass (bounds the compiled kernels, see codegen.kernels).
+MAX_PASS_TERMS = 8
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One fused elementwise pass ``dst = Σ coef·value`` over ``terms`` that performs the
+    plan's ``steps``; their intermediate values are never stored. A term stored where
+    ``dst`` goes comes first (the kernel reads it before writing over it)."""
+
+    dst: int
+    terms: tuple[tuple[int, int], ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def transfers(self) -> int:
+        """Blocks read and written: each operand once, the result once."""
+        return len(self.terms) + 1
+
+
+def _step_form(step: Step) -> dict[int, int]:
+    """The elementwise step as a linear form over values."""
+    coefs = {"add": (1, 1), "sub": (1, -1), "scale": (step.const,), "neg": (-1,), "copy": (1,)}[step.kind]
+    form: dict[int, int] = {}
+    for value, coef in zip(step.srcs, coefs, strict=True):
+        form[value] = form.get(value, 0) + coef
+    return {v: c for v, c in form.items() if c}
+
+
+def fused_schedule(plan: LevelPlan, max_terms: int = MAX_PASS_TERMS) -> list[Step | Pass]:
+    """The plan's steps with chains of elementwise steps fused into single passes.
+
+    A value made by an elementwise step is folded into its consumer (not stored) when
+    that consumer is its only reader, is elementwise too, and no step in between
+    overwrites the storage of anything it reads; the result has at most ``max_terms``
+    operands. Values read by a product or by several steps (the program's shared
+    subexpressions) and C's outputs are stored as planned, so storage and pool sizes
+    are the plan's own.
+    """
+    steps, storage = plan.steps, plan.storage
+    readers: dict[int, list[int]] = {}
+    for i, step in enumerate(steps):
+        for v in dict.fromkeys(step.srcs):
+            readers.setdefault(v, []).append(i)
+    final = {storage[step.dst]: step.dst for step in steps if storage[step.dst] in plan.c_blocks}
+
+    def foldable(i: int, terms: dict[int, int]) -> bool:
+        dst = steps[i].dst
+        users = readers.get(dst, [])
+        if final.get(storage[dst]) == dst or len(users) != 1 or steps[users[0]].kind not in ELEMENTWISE:
+            return False
+        read = {storage[v] for v in terms}
+        return all(storage[steps[j].dst] not in read for j in range(i + 1, users[0]))
+
+    out: list[Step | Pass | None] = []
+    pending: dict[int, int] = {}  # folded value -> index of its pass in ``out``
+    for i, step in enumerate(steps):
+        if step.kind not in ELEMENTWISE:
+            out.append(step)
+            continue
+        terms, covered = _step_form(step), [step]
+        for v in [v for v in terms if v in pending]:
+            at = pending.pop(v)
+            folded = out[at]
+            assert isinstance(folded, Pass)
+            merged = {u: c for u, c in terms.items() if u != v}
+            for u, c in folded.terms:
+                merged[u] = merged.get(u, 0) + terms[v] * c
+            merged = {u: c for u, c in merged.items() if c}
+            if merged and len(merged) <= max_terms:
+                terms, covered = merged, [*folded.steps, *covered]
+                out[at] = None
+        first = [v for v in terms if storage[v] == storage[step.dst]]
+        ordered = tuple((v, terms[v]) for v in first + [v for v in terms if v not in first])
+        out.append(Pass(step.dst, ordered, tuple(covered)))
+        if foldable(i, terms):
+            pending[step.dst] = len(out) - 1
+    return [item for item in out if item is not None]
