@@ -218,12 +218,12 @@ def test_lifter_alternates_lowest_and_median_candidates(tmp_path):
             self.ranks.append(scheme.rank)
             return None
 
-    run.lift_pool, run.lift_future = Recorder(), None
+    run.lifter.executor = Recorder()
     for _ in range(5):
         run._lift_next()
     assert Recorder.ranks == [23, 25, 24, 26]  # the fifth call finds nothing left
     Recorder.ranks.clear()
-    run.lift_seen.clear()
+    run.lifter.seen.clear()
     run.lifted = hensel_lift(schemes[25]).scheme  # a lifted 25 over Z: only 23 and 24 remain
     assert run.lifted is not None and str(run.lifted.ring) == "Z"
     for _ in range(3):
@@ -318,7 +318,43 @@ def test_a_sprint_reaching_the_goal_starts_no_worker(tmp_path):
                                                              sprint_s=30, seed=4),
                       tg.naive_scheme(target), run_dir=tmp_path / f"run-{lift}")
         outcome = run.run()
-        assert run.procs == [] and outcome.stopped == "goal" and outcome.flips > 0
+        assert not run.started and outcome.stopped == "goal" and outcome.flips > 0
         assert outcome.best.rank == 23 and outcome.best.verify().ok
         if lift:
             assert outcome.lifted.rank == 23 and str(outcome.lifted.ring) == "Z" and outcome.lifted.verify().ok
+
+
+# --- Ray ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ray_workers_survive_a_killed_actor(tmp_path):
+    """Walkers as actors of a local Ray instance (each worker process standing in for a
+    node); one is killed mid-run: the run goes on with the other, says so, and every
+    improvement the driver stored is in the catalogue, verified."""
+    ray = pytest.importorskip("ray")
+    from tensorgame.search.flipgraph.drivers.ray_transport import RayTransport
+
+    target = tg.matmul_target(4, 4, 4)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        transport = RayTransport("auto")
+        killed: list[float] = []
+
+        def kill_one(p):
+            if not killed and p.flips > 0 and transport.actors and p.histogram:
+                ray.kill(transport.actors[0])
+                killed.append(p.elapsed_s)
+
+        with Catalog(tmp_path / "c.sqlite") as catalog:
+            run = FlipRun(SearchSpace(target, "Z2"), FlipSettings(workers=2, time_s=25, seed=3),
+                          tg.naive_scheme(target), run_dir=tmp_path / "run", catalog=catalog,
+                          on_progress=kill_one, transport=transport)
+            outcome = run.run()
+            stored = {e.id: e for e in catalog.list(target_key=target.key)}
+    finally:
+        ray.shutdown()
+    assert killed and outcome.workers_lost == 1 and outcome.stopped == "time"
+    assert outcome.best.verify().ok and outcome.best.rank < 64
+    ids = [i["catalog_id"] for i in outcome.improvements]
+    assert ids and all(cid in stored and stored[cid].scheme.verify().ok for cid in ids)
+    assert stored[outcome.best_catalog_id].rank == outcome.best.rank
+    assert outcome.flips > 0

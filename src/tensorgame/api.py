@@ -106,7 +106,8 @@ def flip(
     """Flip-graph search for ``target_spec`` over ``ring`` (Z2, Z3, ZT, or Z: search mod 2
     and lift) for ``time``; every improvement is verified and stored in ``catalog``.
     ``options`` are those of ``tensorgame flip`` (``goal``, ``workers``, ``start``,
-    ``seed``, ``out``, ``resume``, ``run_dir``, ``strategy``, ``symmetric``, ``via``, ...);
+    ``seed``, ``out``, ``resume``, ``run_dir``, ``strategy``, ``symmetric``, ``via``,
+    ``ray`` ("auto" or a cluster address: workers as Ray actors), ...);
     see :func:`tensorgame.search.flipgraph.session.flip_search`."""
     from tensorgame.search.flipgraph.session import flip_search
 

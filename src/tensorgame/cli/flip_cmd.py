@@ -58,6 +58,8 @@ def _progress_panel(title: str, p: Progress) -> Group:
         table.add_row("pool level", f"{p.level}  (path limit {p.path_limit:,})")
     if p.lift_note:
         table.add_row("lifting", p.lift_note)
+    if p.workers_lost:
+        table.add_row("workers lost", f"{p.workers_lost} (their walks only; the others go on)")
     recent = "  ".join(f"{i['rank']}{'Z' if i.get('lifted') else ''}@{i['elapsed_s']:.1f}s"
                        for i in p.improvements[-6:])
     table.add_row("improvements", recent or "-")
@@ -111,7 +113,7 @@ def _ring_words(ring: str) -> str:
     return f"{ring} ({parse_ring(ring).scope})"
 
 
-def _summary(outcome: FlipOutcome, workers: int, out: Path | None) -> dict[str, Any]:
+def _summary(outcome: FlipOutcome, out: Path | None) -> dict[str, Any]:
     def entry(scheme: Scheme | None, cid: int | None) -> dict[str, Any] | None:
         if scheme is None:
             return None
@@ -121,7 +123,7 @@ def _summary(outcome: FlipOutcome, workers: int, out: Path | None) -> dict[str, 
     return {
         "target": outcome.target.name, "target_key": outcome.target.key,
         "search_ring": outcome.search_ring, "strategy": outcome.strategy,
-        "symmetric": outcome.symmetric, "workers": workers,
+        "symmetric": outcome.symmetric, "workers": outcome.workers,
         "best": entry(outcome.best, outcome.best_catalog_id),
         "lifted": entry(outcome.lifted, outcome.lifted_catalog_id),
         "lift_note": outcome.lift_note,
@@ -129,6 +131,7 @@ def _summary(outcome: FlipOutcome, workers: int, out: Path | None) -> dict[str, 
         "flips": outcome.flips, "flips_per_s": round(outcome.flips_per_s), "total_flips": outcome.total_flips,
         "stopped": outcome.stopped, "resumed": outcome.resumed, "run_dir": str(outcome.run_dir),
         "out": None if out is None else str(out), "improvements": outcome.improvements,
+        "workers_lost": outcome.workers_lost,
     }
 
 
@@ -148,6 +151,8 @@ def _print_summary(outcome: FlipOutcome, out: Path | None, lift: bool) -> None:
             click.echo(f"  note: {outcome.lift_note}")
     if out is not None:
         click.echo(f"wrote {out}")
+    if outcome.workers_lost:
+        click.echo(f"  note: {outcome.workers_lost} worker(s) lost during the run; the others went on")
     session = "this session: " if outcome.resumed else ""
     totals = (f"; all sessions: {outcome.total_elapsed_s:.1f} s, {outcome.total_flips:,} flips"
               if outcome.resumed else "")
@@ -164,15 +169,19 @@ def run_flip_discover(target: Target, *, as_json: bool = False, catalog_path: Pa
     """Run :func:`flip_search` with a live display and print its summary; returns the
     exit status (0, or 130 after Ctrl-C once the summary is printed)."""
     search, lift = flip_rings(settings.get("ring", "Z2"), settings.get("via"))
-    workers = settings.get("workers") or os.cpu_count() or 1
-    mode = f"{settings.get('strategy', 'runners')}{', symmetric' if settings.get('symmetric') else ''}, " \
-           f"{workers} worker{'s' * (workers > 1)}"
+    workers = settings.get("workers")
+    if settings.get("ray"):
+        on = f"{workers or 'one per CPU of the cluster'} Ray workers"
+    else:
+        workers = workers or os.cpu_count() or 1
+        on = f"{workers} worker{'s' * (workers > 1)}"
+    mode = f"{settings.get('strategy', 'runners')}{', symmetric' if settings.get('symmetric') else ''}, {on}"
     title = f"flip {target.name} over {search}{' -> lifted to Z' if lift else ''} ({mode})"
     with _Reporter(title, as_json) as reporter:
         outcome = flip_search(target, catalog=catalog_path, out=out, on_progress=reporter,
                               on_start=reporter.resumed if settings.get("resume") else None, **settings)
     if as_json:
-        emit_json(_summary(outcome, workers, out))
+        emit_json(_summary(outcome, out))
     else:
         _print_summary(outcome, out, lift)
     if outcome.stopped == "interrupted":
@@ -203,6 +212,9 @@ FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--local", type=click.IntRange(min=0), default=8, show_default=True,
                  help="Runners strategy: local descents (small neighbourhoods walked alone) per "
                       "runner restart, within a quarter of the time; 0 turns them off."),
+    click.option("--ray", metavar="auto|ADDRESS",
+                 help="Run the workers as Ray actors on this cluster (optional 'ray' extra); "
+                      "--workers then defaults to the cluster's CPUs."),
 ]
 
 

@@ -26,6 +26,7 @@ from tensorgame.search.flipgraph.drivers import (
     Progress,
     SearchSpace,
 )
+from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE
 from tensorgame.search.flipgraph.packing import check_lengths, search_ring
 from tensorgame.tensors.meta import adapt, product
 from tensorgame.tensors.rings import Ring, parse_ring
@@ -37,7 +38,6 @@ START_SYNTAX = "naive, best, FILE, catalog:ID or meta:SOURCE[*SOURCE] (SOURCE: N
 #: each run its own ``run-<k>`` below it.
 RUNS_FOLDER = "flip-runs"
 _RUN_RE = re.compile(r"run-(\d+)")
-_STATE_FILE = "state.json"
 
 
 def flip_rings(ring: str | Ring, via: str | None = None) -> tuple[str, bool]:
@@ -128,7 +128,7 @@ def run_directory(folder: Path, *, resume: bool) -> Path:
     (made at once, so two runs started together never share one); ``resume`` takes the
     latest run that saved a state."""
     if resume:
-        saved = [p for _, p in _numbered_runs(folder) if (p / _STATE_FILE).exists()]
+        saved = [p for _, p in _numbered_runs(folder) if (p / STATE_FILE).exists()]
         if saved:
             return saved[-1]
         raise TensorGameError(f"no run to resume in {folder} (start one without --resume)")
@@ -165,19 +165,26 @@ def flip_search(
     pool_size: int = 20,
     runners: int = 2,
     local: int = 8,
+    ray: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[FlipRun], None] | None = None,
 ) -> FlipOutcome:
     """Search ``target`` with flip graphs on ``workers`` processes (default: every core)
     for ``time`` (a duration); every improvement is verified, stored in the catalogue and
-    written to ``out`` as it happens. The run's state goes to ``run_dir`` (default: a new
+    written to ``out`` as it happens. ``ray`` ("auto", a cluster address or "local")
+    runs the workers as Ray actors instead (default: one per CPU of the cluster). The run's state goes to ``run_dir`` (default: a new
     folder beside the catalogue) so that ``resume=True`` continues it; ``on_start`` sees
     the prepared run (e.g. what a resumed run had done). Ctrl-C ends the search with the
     outcome's ``stopped == "interrupted"``, after the final checkpoint."""
     search, lift = flip_rings(ring, via)
     seconds = parse_duration(time)
     check_lengths(target.dims)
-    workers = workers or os.cpu_count() or 1
+    transport = None
+    if ray is not None:
+        from tensorgame.search.flipgraph.drivers.ray_transport import RayTransport
+
+        transport = RayTransport(ray)
+    workers = workers or (transport.cpus() if transport is not None else os.cpu_count()) or 1
     settings = FlipSettings(strategy=strategy, workers=workers, time_s=seconds, seed=seed, goal=goal,
                             lift=lift, plateau=plateau, runners_per_worker=runners, pool_size=pool_size,
                             local_tries=local)
@@ -192,7 +199,8 @@ def flip_search(
                                     resume=resume)
         try:
             session = FlipRun(space, settings, start_scheme, run_dir=Path(run_dir), catalog=opened,
-                              out=None if out is None else Path(out), resume=resume, on_progress=on_progress)
+                              out=None if out is None else Path(out), resume=resume, on_progress=on_progress,
+                              transport=transport)
         except BaseException:
             if made:
                 Path(run_dir).rmdir()  # the fresh folder made above, still empty
