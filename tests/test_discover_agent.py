@@ -1,6 +1,7 @@
 """``tensorgame discover --method agent``: a freshly initialised checkpoint plays,
-stores only verified schemes with their provenance, reports JSON; bad checkpoints and
-missing options are one-line errors."""
+stores only verified schemes that beat the target's naive rank (and are no worse than
+the session's best) with their provenance, reports JSON, and notes that it has never
+played; bad checkpoints and missing options are one-line errors."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tensorgame.catalog import Catalog
 from tensorgame.formats import read_scheme
 from tensorgame.game import GameConfig
 from tensorgame.network import AlphaTensorNet, NetworkConfig, save_checkpoint
+from tensorgame.training.agent import worth_storing
 from tests.conftest import assert_user_error
 
 
@@ -38,25 +40,50 @@ def test_fresh_agent_plays_and_reports_json(run, fresh_checkpoint, catalog_path)
     # games; its unfinished games completed by the residual's slice decomposition reach 17
     assert (doc["best_rank"], doc["solved"], doc["rank_counts"]) == (None, 0, {})
     assert doc["best_completed_rank"] == 17 and doc["catalog_ids"] == []
+    # the checkpoint records no training: the note says it has never played (not an error)
+    assert doc["checkpoint_games"] is None and "has not played yet" in doc["note"]
 
 
-def test_agent_solves_an_easy_target_and_stores_it(run, fresh_checkpoint, catalog_path, tmp_path):
+def test_only_improvements_are_worth_storing():
+    assert not worth_storing(8, 8, None)  # the naive rank: no search needed for that
+    assert worth_storing(7, 8, None) and worth_storing(7, 8, 7)  # a first one; another of the best rank
+    assert not worth_storing(7, 8, 6)  # worse than the best so far
+
+
+def test_agent_stores_only_schemes_below_the_naive_rank(run, fresh_checkpoint, catalog_path, tmp_path):
+    # <1,1,2>: its rank 2 is the naive rank, found at once and never stored
     out = tmp_path / "best.json"
     result = run("discover", 1, 1, 2, "--checkpoint", fresh_checkpoint, "--simulations", 16,
                  "--samples", 8, "--episodes", 8, "--ring", "Z2", "--bases", 5, "--out", out, "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["best_rank"] == 2 and doc["best_count"] >= 1 and doc["catalog_ids"]
-    best = read_scheme(out)
+    assert doc["best_rank"] == 2 and doc["best_count"] >= 1 and doc["catalog_ids"] == []
+    best = read_scheme(out)  # the best scheme is still reported and written
     assert best.rank == 2 and best.verify().ok and best.target.key == tg.matmul_target(1, 1, 2).key
     with Catalog(catalog_path) as cat:
+        assert cat.list(method="agent") == []
+    # complex multiplication: naive rank 4, Gauss's trick 3. Golden (seeded network and
+    # search): two distinct rank-3 schemes, both stored (the second ties the best so
+    # far), and four naive rank-4 ones, not stored
+    result = run("discover", "complex", "--checkpoint", fresh_checkpoint, "--simulations", 32,
+                 "--samples", 16, "--episodes", 32, "--ring", "Z2", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["rank_counts"] == {"3": 2, "4": 4} and len(doc["catalog_ids"]) == 2
+    with Catalog(catalog_path) as cat:
         entries = cat.list(method="agent")
-    assert entries and all(e.scheme.verify().ok for e in entries)
+    assert sorted(e.id for e in entries) == doc["catalog_ids"]
+    assert all(e.rank == 3 and e.target_name == "complex" and e.scheme.verify().ok for e in entries)
     prov = json.loads(entries[0].source)
     assert {"checkpoint", "step", "seed", "episode", "basis"} <= set(prov)
-    text = run("discover", 1, 1, 2, "--checkpoint", fresh_checkpoint, "--simulations", 4,
-               "--episodes", 2, "--no-store")
+    text = run("discover", 1, 1, 2, "--checkpoint", fresh_checkpoint, "--simulations", 16,
+               "--samples", 8, "--episodes", 8)
     assert text.exit_code == 0 and "<1,1,2> over Z2" in text.stdout
+    assert "nothing stored (only schemes below the naive rank 2 are stored)" in text.stdout
+    assert text.stderr.strip() == "note: fresh.pt is an untrained network: it has not played yet"
+    unstored = run("discover", 1, 1, 2, "--checkpoint", fresh_checkpoint, "--simulations", 16,
+                   "--samples", 8, "--episodes", 8, "--no-store")
+    assert unstored.exit_code == 0 and "best rank 2" in unstored.stdout and "catalogue" not in unstored.stdout
 
 
 def test_bad_checkpoints_and_options(run, tmp_path, fresh_checkpoint):

@@ -44,9 +44,10 @@ TINY = {
     "actors": {"games_per_batch": 4, "basis_pool_size": 64},
     "run": {"checkpoint_every_s": 2.0, "log_every_steps": 5},
 }
-#: Tiny targets that a fresh network plus a small search solves often, so runs store
-#: schemes in the catalogue within seconds.
-EASY = {**TINY, "game": {"targets": ["1,1,2", "1,2,2"], "rings": ["Z2"], "max_side": 4}}
+#: Tiny targets that a fresh network plus a small search solves often: complex
+#: multiplication below its naive rank 4 (Gauss's 3, stored within seconds) and <1,1,2>
+#: (solved constantly at its naive rank 2, never stored).
+EASY = {**TINY, "game": {"targets": ["complex", "1,1,2"], "rings": ["Z2"], "max_side": 4}}
 
 
 def _write(path: Path, doc: dict) -> Path:
@@ -264,7 +265,35 @@ def test_resume_after_kill_continues_and_keeps_schemes(tmp_path, catalog_path):
             prov = json.loads(e.source)
             assert {"run", "step", "seed", "target", "ring", "basis"} <= set(prov)
             assert e.scheme.verify().ok
+            assert (e.target_name, e.rank) == ("complex", 3)  # only improvements on the naive rank 4
     assert before <= after
+
+
+def test_a_run_still_in_warm_up_says_so(tmp_path, run, catalog_path):
+    """A run stopped before its supervised warm-up ends: the progress lines, metrics,
+    summary (JSON and text) and checkpoint say so, and discover notes it."""
+    run_dir = tmp_path / "run"
+    cfg = {**TINY, "learner": {**TINY["learner"], "warmup_steps": 1000},
+           "run": {"max_steps": 6, "log_every_steps": 5}}
+    result = run("train", _write(tmp_path / "warm.json", cfg), "--run-dir", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "step 5 " in result.stderr and "supervised warm-up: step 5 of 1000, no self-play yet" in result.stderr
+    assert result.stdout.startswith("step limit: still in supervised warm-up (step 6 of 1000): no games played yet;")
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [d["phase"] for d in lines if d["kind"] == "train"] == ["warm-up"]
+    _, _, step, extra = load_checkpoint(checkpoint_path(run_dir))
+    assert (step, extra["games"], extra["warmup_steps"]) == (6, 0, 1000)
+    again = run("train", "--resume", "--run-dir", run_dir, "--json")  # at its step limit already
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert (doc["step"], doc["games"], doc["phase"], doc["warmup_steps"]) == (6, 0, "warm-up", 1000)
+    summary = tg.train(None, run_dir=run_dir, resume=True, catalog=catalog_path)
+    assert summary.phase == "warm-up" and summary.games == 0
+    found = run("discover", 1, 1, 2, "--checkpoint", checkpoint_path(run_dir), "--simulations", 2,
+                "--episodes", 1, "--json")
+    assert found.exit_code == 0, found.output
+    note = "latest.pt is still in supervised warm-up (step 6 of 1000): it has not played a self-play game yet"
+    assert json.loads(found.stdout)["note"] == note and found.stderr.strip() == f"note: {note}"
 
 
 def test_corrupted_checkpoint_is_a_one_line_error(tmp_path, run):
@@ -294,6 +323,7 @@ def test_actor_processes_play_and_store(tmp_path, run, catalog_path):
     with Catalog(catalog_path) as cat:
         entries = cat.list(method="agent")
     assert entries and all(json.loads(e.source)["run"] == doc["run_id"] for e in entries)
+    assert all(e.rank < 4 for e in entries)  # <1,1,2> at its naive rank is never stored
 
 
 # --- Ray ----------------------------------------------------------------------------------

@@ -187,9 +187,12 @@ def discover(
 ) -> DiscoverOutcome:
     """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
     trained network + MCTS from ``checkpoint``) or ``"flip"`` (flip-graph search; the
-    extra options are :func:`flip`'s). Every scheme found is verified and, with
-    ``store``, kept in the catalogue; ``on_progress`` sees the flip search's snapshots,
-    or the agent's counts after each batch of games."""
+    extra options are :func:`flip`'s). Every scheme found is verified; with ``store``,
+    the agent keeps those below the target's naive rank and no worse than the
+    session's best (:func:`tensorgame.training.agent.worth_storing`), flip its
+    improvements. ``details["note"]`` says when the agent's checkpoint has not played a
+    self-play game yet. ``on_progress`` sees the flip search's snapshots, or the
+    agent's counts after each batch of games."""
     goal = resolve_target(target_spec)
     seconds = None if time is None else parse_duration(time)
     if method == "flip":
@@ -224,7 +227,8 @@ def discover(
         res.best_scheme, sorted(set(res.stored)), res.new_in_catalog,
         {"rank_counts": {str(k): v for k, v in sorted(res.rank_counts.items())},
          "simulations": res.simulations, "samples": res.samples, "checkpoint": str(checkpoint),
-         "checkpoint_step": agent.step, "best_completed_rank": res.best_completed_rank})
+         "checkpoint_step": agent.step, "checkpoint_games": agent.games,
+         "best_completed_rank": res.best_completed_rank, "note": agent.unplayed_note})
 
 
 def train(
@@ -240,7 +244,10 @@ def train(
 ) -> RunSummary:
     """Train the agent on the targets of ``config`` (TOML or JSON) in ``run_dir``
     (default ``runs/<config name>``); ``resume`` continues that run. Every scheme the
-    agent finds is verified and stored. Progress goes to the run's metrics.jsonl and
+    agent finds is verified, and stored when it beats the target's naive rank and is no
+    worse than the run's best for its target and ring; ``RunSummary.phase`` and
+    ``.progress()`` say when the run is still in its supervised warm-up (no games
+    played yet). Progress goes to the run's metrics.jsonl and
     TensorBoard logs (and to the console unless ``quiet``); ``on_progress`` sees each
     metrics record as it is logged."""
     from tensorgame.training.config import load_config

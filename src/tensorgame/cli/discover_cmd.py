@@ -40,7 +40,8 @@ METHODS = ("agent", "flip")
               help="Play each game in a random basis of a pool of this many (0: canonical basis).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store/--no-store", default=True, show_default=True,
-              help="Store every scheme found in the catalogue (verified).")
+              help="agent: store the schemes found below the target's naive rank and no worse "
+                   "than the session's best (verified).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the best scheme found to this file (format from the extension).")
 @flip_options
@@ -51,9 +52,12 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str, checkpoin
              samples: int | None, episodes: int, time_limit: str | None, batch: int, bases: int,
              seed: int, store: bool, out: Path | None, as_json: bool, **flip_settings: Any) -> None:
     """Search for decompositions of TARGET (N M P, or a kind and its parameters) with
-    METHOD. Every scheme found is verified exactly and stored in the catalogue; prints
-    the best rank, how many attempts succeeded and the time. Options marked flip: apply
-    to --method flip only (see `tensorgame flip --help`)."""
+    METHOD. Every scheme found is verified exactly; the agent stores in the catalogue
+    those below the target's naive rank and no worse than the best of this session
+    (distinct schemes of the best rank too), flip its improvements. Prints the best
+    rank, how many attempts succeeded and the time; a checkpoint that has not played
+    a self-play game yet gets a note on stderr. Options marked flip: apply to --method
+    flip only (see `tensorgame flip --help`)."""
     if method == "flip":
         ctx.invoke(flip, words=target, target_spec=None, ring=ring, time=time_limit or "60",
                    workers=workers, out=out, resume=resume, seed=seed, as_json=as_json, **flip_settings)
@@ -64,6 +68,8 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str, checkpoin
                        episodes=episodes, simulations=simulations, samples=samples, batch=batch,
                        bases=bases, seed=seed, catalog=state().catalog, store=store)
     tgt, req_ring = res.target, res.ring
+    if res.details.get("note"):
+        click.echo(f"note: {res.details['note']}", err=True)
     if out is not None and res.best_scheme is not None:
         from tensorgame.formats import write_scheme
 
@@ -85,6 +91,8 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str, checkpoin
                    f"{res.seconds:.1f}s, method {res.method})")
         if res.catalog_ids:
             click.echo(f"catalogue: {len(res.catalog_ids)} distinct schemes, {res.new_in_catalog} new")
+        elif store:
+            click.echo(f"catalogue: nothing stored (only schemes below the naive rank {tgt.naive_rank} are stored)")
         if doc["out"]:
             click.echo(f"best scheme written to {out}")
     if res.details.get("best_completed_rank") is not None:

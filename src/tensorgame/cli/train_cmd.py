@@ -25,9 +25,11 @@ from tensorgame.cli.common import emit_json, json_option, state
 def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume: bool,
           time_limit: str | None, ray_address: str | None, quiet: bool, as_json: bool) -> None:
     """Train on the targets and rings of CONFIG (TOML or JSON): supervised learning on
-    synthetic demonstrations mixed with self-play (tree search guided by the network,
-    games in random bases). Every decomposition found is verified and stored in the
-    catalogue at once (method 'agent').
+    synthetic demonstrations (alone during the first learner.warmup_steps steps, the
+    warm-up, which the display and the summary name), then mixed with self-play (tree
+    search guided by the network, games in random bases). Every decomposition found is
+    verified; it is stored in the catalogue at once (method 'agent') when it beats the
+    target's naive rank and is no worse than the run's best for its target and ring.
 
     The run directory gets config.json, metrics.jsonl, TensorBoard logs (tb/),
     checkpoints/latest.pt and replay.npz. Ctrl-C or SIGTERM stop the run cleanly with a
@@ -43,12 +45,13 @@ def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume:
     doc = {"run_id": summary.run_id, "run_dir": str(summary.run_dir), "step": summary.step,
            "elapsed_s": round(summary.elapsed_s, 1), "session_s": round(summary.session_s, 1),
            "games": summary.games, "found": summary.found, "best": summary.best,
-           "stopped": summary.reason, "checkpoint": str(summary.checkpoint)}
+           "stopped": summary.reason, "phase": summary.phase, "warmup_steps": summary.warmup_steps,
+           "checkpoint": str(summary.checkpoint)}
     if as_json:
         emit_json(doc)
     else:
         best = ", ".join(f"{k} {v if v is not None else '-'}" for k, v in summary.best.items())
-        click.echo(f"{summary.reason}: step {summary.step}, {summary.games} games, {summary.elapsed_s:.0f}s "
+        click.echo(f"{summary.reason}: {summary.progress()}; {summary.elapsed_s:.0f}s "
                    f"trained in all sessions ({summary.session_s:.0f}s in this one); best ranks: {best}")
         click.echo(f"checkpoint: {summary.checkpoint}")
     if summary.reason == "interrupted":

@@ -2,9 +2,15 @@
 
 :class:`SelfPlayWorker` owns a copy of the network, the environment and the basis
 pools; :meth:`SelfPlayWorker.play` plays one batch of games with the tree search (each
-game a random target, ring and basis of the run), stores every decomposition found in
-the catalogue (mapped back to the canonical basis and verified exactly by the game
-and again by the catalogue) and returns the positions with their training targets.
+game a random target, ring and basis of the run), returns every decomposition found
+(mapped back to the canonical basis and verified exactly by the game) with the
+positions and their training targets, and stores in the catalogue (which verifies
+again) those that :func:`~tensorgame.training.agent.worth_storing` admits: below the
+target's naive rank and no worse than the run's best for that target and ring. The
+worker knows the run's best from the learner's last weight publication and its own
+finds since; with several actor processes, another actor's better find reaches it at
+the next publication (every ``publish_every_steps`` learner steps), so a scheme it
+stores in between may already have been beaten.
 
 How it runs (the same worker code each time):
 
@@ -19,7 +25,7 @@ How it runs (the same worker code each time):
   Ray actor. Each new weight version is put into the object store once
   (``ray.put`` of the state dict) and every actor receives the reference. Ray workers
   may run on machines without the catalogue file, so they return the schemes they found
-  and the learner stores them on arrival.
+  and the learner stores those worth storing on arrival.
 
 Provenance of a stored scheme: method "agent"; seed = the game batch's seed; source = a
 compact JSON object with the run id, the learner step of the weights that played,
@@ -41,6 +47,7 @@ import numpy as np
 
 from tensorgame.game import BasisPool, TensorGame
 from tensorgame.tensors.scheme import Scheme
+from tensorgame.training.agent import METHOD, worth_storing
 from tensorgame.training.config import (
     TrainConfig,
     config_from_dict,
@@ -51,9 +58,6 @@ from tensorgame.training.config import (
     targets_of,
 )
 from tensorgame.training.replay import Positions, episodes_to_positions
-
-#: What every stored scheme is tagged with.
-METHOD = "agent"
 
 
 def basis_pools(cfg: TrainConfig) -> dict[tuple[int, int, int], BasisPool]:
@@ -82,7 +86,7 @@ class Found:
     seed: int
     source: str  # provenance JSON
     elapsed_s: float
-    catalog_id: int | None = None  # set when the worker stored it (it could reach the catalogue)
+    catalog_id: int | None = None  # set when the worker stored it (reachable catalogue, worth storing)
     new: bool = False  # not in the catalogue before
 
     @property
@@ -129,6 +133,8 @@ class SelfPlayWorker:
         self.targets = targets_of(self.cfg)
         self.rings = rings_of(self.cfg)
         self.sources = [(ti, ri) for ti in range(len(self.targets)) for ri in range(len(self.rings))]
+        self.naive = [t.naive_rank for t in self.targets]
+        self.best: dict[str, int] = {}  # "target/ring" -> the run's best rank as far as known here
         self.pools = basis_pools(self.cfg)
         self.mcts = mcts_config(self.cfg)
         self.model = AlphaTensorNet(network_config(self.cfg))
@@ -137,18 +143,31 @@ class SelfPlayWorker:
         self.counter = 0
         self._catalog: Any = None
 
-    def set_weights(self, state_dict: dict[str, Any], version: int) -> int:
+    def set_weights(self, state_dict: dict[str, Any], version: int,
+                    best: dict[str, int | None] | None = None) -> int:
+        """New weights, with the run's best ranks ("target/ring" -> rank or None) that
+        decide what is worth storing."""
         self.model.load_state_dict(state_dict)
         self.version = int(version)
+        for key, rank in (best or {}).items():
+            self._note_best(key, rank)
         return self.version
+
+    def _note_best(self, key: str, rank: int | None) -> None:
+        if rank is not None and (key not in self.best or int(rank) < self.best[key]):
+            self.best[key] = int(rank)
 
     def set_counter(self, counter: int) -> None:
         """Continue the batch-seed sequence at ``counter`` (a resumed run)."""
         self.counter = int(counter)
 
     def _store(self, found: Found) -> Found:
-        """Store at once when the catalogue is reachable (see the module doc)."""
-        if self.spec.catalog_path is None:
+        """Store at once when the catalogue is reachable and the scheme is worth it (see
+        the module doc); otherwise the learner decides on arrival."""
+        key = f"{self.targets[found.target].name}/{found.scheme.ring}"
+        keep = worth_storing(found.scheme.rank, self.naive[found.target], self.best.get(key))
+        self._note_best(key, found.scheme.rank)
+        if self.spec.catalog_path is None or not keep:
             return found
         if self._catalog is None:
             from tensorgame.catalog import Catalog
@@ -221,8 +240,9 @@ class InlineActors:
     def __init__(self, spec: ActorSpec) -> None:
         self.worker = SelfPlayWorker(spec, 0)
 
-    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None) -> None:
-        self.worker.set_weights(state_dict, version)
+    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None,
+                best: dict[str, int | None] | None = None) -> None:
+        self.worker.set_weights(state_dict, version, best)
 
     def collect(self, wait: bool) -> list[ActorOutput]:
         return [self.worker.play()] if wait else []
@@ -258,11 +278,11 @@ def _process_main(spec: ActorSpec, actor: int, weights_path: str, counter: int,
                 continue
             if stamp != seen:
                 try:
-                    model, _, version, _ = load_checkpoint(weights_path)
+                    model, _, version, extra = load_checkpoint(weights_path)
                 except Exception:  # noqa: BLE001 - being replaced right now: retry shortly
                     time.sleep(0.1)
                     continue
-                worker.set_weights(model.state_dict(), version)
+                worker.set_weights(model.state_dict(), version, extra.get("best"))
                 seen = stamp
             out = worker.play()
             while not stop.is_set():
@@ -295,10 +315,11 @@ class ProcessActors:
         for p in self.procs:
             p.start()
 
-    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None) -> None:
+    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None,
+                best: dict[str, int | None] | None = None) -> None:
         from tensorgame.network import save_checkpoint
 
-        save_checkpoint(self.weights_path, model, step=version)
+        save_checkpoint(self.weights_path, model, step=version, extra={"best": dict(best or {})})
 
     def collect(self, wait: bool) -> list[ActorOutput]:
         out = []
@@ -364,7 +385,9 @@ class RayActors:
         self.version = -1
         self._acks: list[Any] = []
 
-    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None) -> None:
+    def publish(self, state_dict: dict[str, Any], version: int, model: Any = None,
+                best: dict[str, int | None] | None = None) -> None:
+        """``best`` is not sent: Ray workers store nothing, the learner decides."""
         ref = self.ray.put(state_dict)  # one copy in the object store per version
         self._acks = [a.set_weights.remote(ref, version) for a in self.actors]
         self.version = version

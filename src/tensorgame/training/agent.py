@@ -3,9 +3,9 @@
 Shared by ``tensorgame discover --method agent`` and ``benchmarks/agent_ranks.py``.
 Nothing but the network and the search decides a move: no catalogue lookups, no
 heuristics. Every solved episode's decomposition is mapped back to the canonical basis
-by the game, verified exactly, and (when a catalogue is given) stored with its
-provenance (method "agent", seed, and a JSON source naming the checkpoint, its
-training step, the episode and the basis).
+by the game and verified exactly; when a catalogue is given, the ones that
+:func:`worth_storing` admits are stored with their provenance (method "agent", seed,
+and a JSON source naming the checkpoint, its training step, the episode and the basis).
 
 Search settings for evaluation: the checkpoint's training MCTS settings (when it
 came from ``tensorgame train``) with the simulations/samples asked for, no root noise,
@@ -33,9 +33,21 @@ from tensorgame.search.mcts import MCTSConfig, play_episode
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
+from tensorgame.training.config import WARMUP, phase
 from tensorgame.training.learner import single_thread
 
+#: What every scheme the agent stores is tagged with (discover and training alike).
 METHOD = "agent"
+
+
+def worth_storing(rank: int, naive_rank: int, best: int | None) -> bool:
+    """Whether a found scheme goes into the catalogue: only below the target's naive
+    rank (the obvious algorithm needs no search; storing it filled the catalogue with
+    dozens of rank-8 <2,2,2>) and no worse than ``best``, the best rank found so far for
+    its (target, ring) in this training run or discover session. A scheme of exactly
+    that rank is stored too: distinct schemes of the best rank are what a
+    hardware-aware choice picks from, and the catalogue drops equivalent ones."""
+    return rank < naive_rank and (best is None or rank <= best)
 
 
 @dataclass
@@ -47,10 +59,26 @@ class Agent:
     mcts: dict[str, Any]
     step: int
     origin: str  # checkpoint path, or "untrained"
+    games: int | None = None  # self-play games played (None: not a training run's checkpoint)
+    warmup_steps: int | None = None  # the run's supervised warm-up (None: not recorded)
 
     @property
     def config(self) -> NetworkConfig:
         return self.model.config
+
+    @property
+    def unplayed_note(self) -> str | None:
+        """A one-line note when this network has never played a self-play game (its
+        moves then come from supervised demonstrations alone), else None."""
+        where = Path(self.origin).name
+        if self.games is None:  # a bare network checkpoint: only step 0 says "never trained"
+            return None if self.step else f"{where} is an untrained network: it has not played yet"
+        if self.games:
+            return None
+        if self.warmup_steps is not None and phase(self.step, self.warmup_steps) == WARMUP:
+            return (f"{where} is still in supervised warm-up (step {self.step} of {self.warmup_steps}): "
+                    "it has not played a self-play game yet")
+        return f"{where} has trained {self.step} supervised steps but has not played a self-play game yet"
 
 
 def load_agent(path: str | Path) -> Agent:
@@ -68,8 +96,13 @@ def load_agent(path: str | Path) -> Agent:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad game settings in the checkpoint ({exc})") from None
     mcts = extra.get("mcts", {}) if isinstance(extra.get("mcts", {}), dict) else {}
+    try:
+        games = None if extra.get("games") is None else int(extra["games"])
+        warmup = None if extra.get("warmup_steps") is None else int(extra["warmup_steps"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad training progress in the checkpoint ({exc})") from None
     model.eval()
-    return Agent(model, game, dict(mcts), int(step), str(path))
+    return Agent(model, game, dict(mcts), int(step), str(path), games, warmup)
 
 
 def untrained_agent(like: Agent, seed: int = 0) -> Agent:
@@ -117,7 +150,7 @@ class DiscoverResult:
     simulations: int
     samples: int
     best_scheme: Scheme | None = None
-    stored: list[int] = field(default_factory=list)  # catalogue ids of the schemes found
+    stored: list[int] = field(default_factory=list)  # catalogue ids of the schemes stored
     new_in_catalog: int = 0
     # unsolved games over Z_p completed by the slice decomposition of their residual
     # (agent moves + an algebraic tail; reported apart from the agent-alone results)
@@ -143,8 +176,9 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
              on_progress: Callable[[dict[str, Any]], None] | None = None) -> DiscoverResult:
     """Play up to ``episodes`` games of ``target`` over ``ring`` (``batch`` at a time)
     within ``time_limit_s``; ``bases`` > 0 plays each game in a random basis of a pool
-    of that many (0: the canonical basis). ``on_progress`` sees the counts after each
-    batch. Returns counts and the best scheme."""
+    of that many (0: the canonical basis). Into ``catalog`` go only the schemes that
+    :func:`worth_storing` admits against this session's best so far. ``on_progress``
+    sees the counts after each batch. Returns counts and the best scheme."""
     single_thread()
     ring = parse_ring(ring)
     if max(target.dims) > agent.game.max_side:
@@ -155,6 +189,7 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
     env = TensorGame(agent.game)
     config = search_config(agent, simulations=simulations, samples=samples, temperature=temperature)
     pool = BasisPool(target.dims, bases + 1, seed=seed + 104729, max_entry=2) if bases > 0 else None
+    naive = target.naive_rank
     start = time.perf_counter()
     played = solved = 0
     counts: Counter[int] = Counter()
@@ -181,9 +216,10 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
                 continue
             solved += 1
             counts[r.scheme.rank] += 1
+            keep = worth_storing(r.scheme.rank, naive, None if best is None else best.rank)
             if best is None or r.scheme.rank < best.rank:
                 best = r.scheme
-            if catalog is not None:
+            if catalog is not None and keep:
                 source = json.dumps({"checkpoint": Path(agent.origin).name, "step": agent.step,
                                      "seed": seed, "episode": played + g, "basis": ids[g]},
                                     separators=(",", ":"))

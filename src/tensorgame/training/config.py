@@ -372,6 +372,18 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 # --- derived objects --------------------------------------------------------------------
+#: The learner's phase before step ``warmup_steps``: supervised steps only, no game played.
+WARMUP = "warm-up"
+SELF_PLAY = "self-play"
+
+
+def phase(step: int, warmup_steps: int) -> str:
+    """:data:`WARMUP` or :data:`SELF_PLAY` at learner step ``step``: a run (or its
+    checkpoint) in warm-up has played no game, which its display, summary and
+    ``discover`` say, so that ``0 games`` needs no guessing."""
+    return WARMUP if step < warmup_steps else SELF_PLAY
+
+
 def targets_of(cfg: TrainConfig) -> list[Any]:
     """The :class:`~tensorgame.tensors.targets.Target` objects of [game].targets."""
     from tensorgame.tensors.target_names import parse_target

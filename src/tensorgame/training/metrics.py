@@ -5,7 +5,8 @@ and a live progress display.
 run keeps everything up to its last log) has a ``kind`` field:
 
 * ``"train"``: every ``log_every_steps`` learner steps: ``step``, ``time`` (seconds of
-  training, summed over resumed sessions), ``wall`` (Unix time), mean losses over the
+  training, summed over resumed sessions), ``wall`` (Unix time), ``phase``
+  (``"warm-up"``: supervised steps only, no game yet; then ``"self-play"``), mean losses over the
   window (``loss``, ``policy_demo``, ``policy_play``, ``value``, ``value_error``,
   ``grad_norm``), ``games``, ``positions``, ``replay``, ``games_per_s`` and
   ``steps_per_s`` (this window), and per "target/ring": ``best`` (best rank found in
@@ -31,6 +32,8 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from tensorgame.training.config import WARMUP, phase
 
 
 def _clean(value: Any) -> Any:
@@ -123,11 +126,13 @@ class MetricsLog:
 
 class ProgressDisplay:
     """A live table on a terminal (rich), or a short line per log elsewhere (pipes,
-    CI); nothing at all when quiet."""
+    CI); nothing at all when quiet. Both name the phase, so a run still in its
+    supervised warm-up (``warmup_steps``) is not mistaken for one that plays no games."""
 
-    def __init__(self, console: Console, run_id: str, quiet: bool = False) -> None:
+    def __init__(self, console: Console, run_id: str, warmup_steps: int, quiet: bool = False) -> None:
         self.console = console
         self.run_id = run_id
+        self.warmup_steps = warmup_steps
         self.quiet = quiet
         self.live: Live | None = None
         self._last_line = 0.0
@@ -135,8 +140,14 @@ class ProgressDisplay:
             self.live = Live(self._table(None), console=console, refresh_per_second=2, transient=False)
             self.live.start()
 
+    def _phase(self, step: int) -> str:
+        if phase(step, self.warmup_steps) == WARMUP:
+            return f"supervised warm-up: step {step} of {self.warmup_steps}, no self-play yet"
+        return "self-play"
+
     def _table(self, doc: dict[str, Any] | None) -> Table:
-        table = Table(title=f"training {self.run_id}", show_header=True)
+        step = 0 if doc is None else int(doc["step"])
+        table = Table(title=f"training {self.run_id} ({self._phase(step)})", show_header=True)
         for col in ("step", "time", "loss", "policy demo", "policy play", "value", "games", "games/s"):
             table.add_column(col, justify="right")
         if doc is None:
@@ -172,8 +183,12 @@ class ProgressDisplay:
         self._last_line = now
         best = " ".join(f"{k}:{v if v is not None else '-'}" for k, v in doc.get("best", {}).items())
         loss = doc.get("loss")
+        if phase(int(doc["step"]), self.warmup_steps) == WARMUP:
+            played = self._phase(int(doc["step"]))
+        else:
+            played = f"games={doc.get('games', 0)} best {best}"
         self.console.print(f"step {doc['step']} t={doc['time']:.0f}s loss={loss if loss is None else round(loss, 3)} "
-                           f"games={doc.get('games', 0)} best {best}", highlight=False)
+                           f"{played}", highlight=False)
 
     def message(self, text: str) -> None:
         if not self.quiet:

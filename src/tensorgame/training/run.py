@@ -10,13 +10,17 @@ Run directory layout::
     replay.npz           replay buffer + found-solution bank (no pickle; atomic write)
     weights.pt           weights published to local actor processes (num_actors > 0)
 
-The loop (one process): learner steps on mixed batches (demonstrations + replay);
-self-play games whenever the replay ratio asks for them (``steps_per_game`` learner
-steps per game; inline actors play right there, actor processes/Ray actors play
-concurrently and the learner waits only if it gets ahead of the ratio). Every scheme
-an actor finds is verified and stored in the catalogue at once (by the actor when it
-can reach the catalogue file, else by the learner on arrival), so killing the run at
-any moment loses no stored scheme.
+The loop (one process): ``warmup_steps`` supervised learner steps first, with no game
+played (the display, the summary and the checkpoint say so); then learner steps on
+mixed batches (demonstrations + replay) and self-play games whenever the replay ratio
+asks for them (``steps_per_game`` learner steps per game; inline actors play right
+there, actor processes/Ray actors play concurrently and the learner waits only if it
+gets ahead of the ratio). Every scheme an actor finds is verified and feeds the
+solution bank; it is stored in the catalogue at once (by the actor when it can reach
+the catalogue file, else by the learner on arrival) when it is worth storing
+(:func:`~tensorgame.training.agent.worth_storing`: below the target's naive rank and
+no worse than the run's best for its target and ring), so killing the run at any
+moment loses no improvement.
 
 Checkpoints: every ``checkpoint_every_s`` seconds, at the end, on Ctrl-C (SIGINT)
 and on SIGTERM (the first signal asks the loop to stop after the current unit of
@@ -66,12 +70,15 @@ from tensorgame.training.actors import (
     RayActors,
     basis_pools,
 )
+from tensorgame.training.agent import worth_storing
 from tensorgame.training.config import (
+    WARMUP,
     ConfigError,
     TrainConfig,
     config_from_dict,
     game_config,
     network_config,
+    phase,
     rings_of,
     targets_of,
 )
@@ -111,7 +118,19 @@ class RunSummary:
     best: dict[str, int | None]
     reason: str
     checkpoint: Path
+    warmup_steps: int
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def phase(self) -> str:
+        """"warm-up" (supervised steps only, no game played yet) or "self-play"."""
+        return phase(self.step, self.warmup_steps)
+
+    def progress(self) -> str:
+        """Where the run got to, in words: the step and games, or why there are no games."""
+        if self.phase == WARMUP:
+            return f"still in supervised warm-up (step {self.step} of {self.warmup_steps}): no games played yet"
+        return f"step {self.step}, {self.games} games"
 
 
 def _now() -> str:
@@ -228,6 +247,7 @@ class Trainer:
         self.games = 0
         self.moves = 0
         self.found = 0
+        self.naive = [t.naive_rank for t in self.targets]
         self.elapsed_before = 0.0
         self.best: dict[str, int | None] = {s: None for s in self.sources}
         self.recent: dict[str, deque] = {s: deque(maxlen=WINDOW) for s in self.sources}
@@ -326,12 +346,17 @@ class Trainer:
         return actors
 
     def _publish(self) -> None:
-        self.actors.publish(self.learner.state_dict(), self.learner.step, self.learner.model)
+        if self.published < 0 and self.games == 0 and self.cfg.learner.warmup_steps:
+            self.display.message(f"supervised warm-up done at step {self.learner.step}: self-play starts")
+        self.actors.publish(self.learner.state_dict(), self.learner.step, self.learner.model, dict(self.best))
         self.published = self.learner.step
 
     def _absorb(self, out: ActorOutput, catalog: Catalog | None) -> None:
-        """Positions into the replay buffer, schemes into the catalogue (if the actor
-        could not) and the bank, statistics."""
+        """Positions into the replay buffer, schemes into the bank and, when worth
+        storing and the actor could not, the catalogue; statistics. An actor that
+        reached the catalogue judged with no fresher bests than these (the learner's at
+        the last publication, then its own finds, all absorbed here before), so what
+        it left out is left out here too."""
         if out.positions is not None:
             self.replay.add(out.positions)
         self.games += out.games
@@ -341,12 +366,13 @@ class Trainer:
             self.recent[self.sources[s]].append((1.0 if solved else 0.0, float(ret)))
         for item in out.found:
             cat_id = item.catalog_id
-            if not item.stored and catalog is not None:
+            key = f"{self.targets[item.target].name}/{item.scheme.ring}"
+            if not item.stored and catalog is not None and \
+                    worth_storing(item.scheme.rank, self.naive[item.target], self.best.get(key)):
                 cat_id = catalog.add(item.scheme, method=METHOD, seed=item.seed, source=item.source,
                                      elapsed_s=item.elapsed_s).id
             self.found += 1
             self._bank(item.target, item.scheme)
-            key = f"{self.targets[item.target].name}/{item.scheme.ring}"
             if key in self.best and (self.best[key] is None or item.scheme.rank < self.best[key]):
                 self.best[key] = item.scheme.rank
                 self.metrics.write({"kind": "found", "step": self.learner.step, "time": self._elapsed(),
@@ -384,6 +410,7 @@ class Trainer:
             "run_id": self.run_id, "elapsed_s": self._elapsed(), "games": self.games,
             "moves": self.moves, "found": self.found, "demo_index": self.demos.index,
             "actor_counters": [int(c) for c in counters], "best": dict(self.best),
+            "warmup_steps": self.cfg.learner.warmup_steps,
             "replay_size": len(self.replay), "saved_at": _now(),
             "game": {"max_steps": self.game.max_steps, "penalty_scale": self.game.penalty_scale,
                      "targets": list(self.cfg.game.targets), "rings": list(self.cfg.game.rings)},
@@ -396,7 +423,8 @@ class Trainer:
 
     def _log(self, window: list[dict[str, float]], steps_in_window: int, dt: float) -> dict[str, Any]:
         doc: dict[str, Any] = {"kind": "train", "step": self.learner.step, "time": self._elapsed(),
-                               "wall": time.time()}
+                               "wall": time.time(),
+                               "phase": phase(self.learner.step, self.cfg.learner.warmup_steps)}
         for key in ("loss", "policy_demo", "policy_play", "value", "value_error", "grad_norm"):
             doc[key] = summarize([w[key] for w in window])
         doc.update(games=self.games, positions=self.replay.added, replay=len(self.replay),
@@ -414,7 +442,7 @@ class Trainer:
     def run(self) -> RunSummary:
         """Train until the time limit, the step limit or a signal; always checkpoint."""
         cfg = self.cfg
-        self.display = ProgressDisplay(self.console, self.run_id, self.quiet)
+        self.display = ProgressDisplay(self.console, self.run_id, cfg.learner.warmup_steps, self.quiet)
         self._build()
         self.t0 = time.monotonic()
         start_step = self._restore() if self.resume else 0
@@ -495,4 +523,4 @@ class Trainer:
                     self.metrics.close()
         return RunSummary(self.run_id, self.run_dir, self.learner.step, self._elapsed(),
                           time.monotonic() - self.t0, self.games, self.found, dict(self.best),
-                          reason, path)
+                          reason, path, cfg.learner.warmup_steps)
