@@ -11,6 +11,7 @@ from tensorgame.api import generate_code
 from tensorgame.cli.common import emit_json, json_option, load_scheme_arg, open_catalog
 from tensorgame.codegen.bench import bench as run_bench
 from tensorgame.codegen.bench import rank_by_runtime
+from tensorgame.errors import TensorGameError
 from tensorgame.tensors.target_names import parse_target
 
 _BACKENDS = click.Choice(["numpy", "numba", "torch"])
@@ -69,12 +70,20 @@ def codegen(schemes: tuple[str, ...], backend: str, levels: int | None, threshol
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--rank-by-runtime", "rank_target", metavar="N,M,P",
               help="Instead: time every catalogue scheme of this target and rank them (stored with the machine).")
+@click.option("--accuracy", is_flag=True,
+              help="Also measure each kernel's error against the exact product (float dtypes).")
+@click.option("--max-error", type=float, metavar="X",
+              help="With --rank-by-runtime: leave out kernels whose normwise error exceeds X (implies --accuracy).")
 @json_option
 def bench(schemes: tuple[str, ...], sizes: str, dtype: str, repeats: int, levels: int, threshold: int,
           backends: tuple[str, ...], plot: Path | None, out: Path | None, rank_target: str | None,
-          as_json: bool) -> None:
+          accuracy: bool, max_error: float | None, as_json: bool) -> None:
     """Time generated kernels against the library matmul, side by side in one process
-    (warm-up, repeats, medians); print ratios (below 1 = faster than the library)."""
+    (warm-up, repeats, medians); print ratios (below 1 = faster than the library).
+
+    --accuracy adds the error against the exact product beside the speed: normwise,
+    max|C - AB| / (max|A| max|B|), and elementwise, max |C - AB| / (|A||B|), on uniform
+    and on row/column-scaled inputs, with the library product's as the baseline."""
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
@@ -86,15 +95,18 @@ def bench(schemes: tuple[str, ...], sizes: str, dtype: str, repeats: int, levels
         with open_catalog(create=False) as cat:
             run = rank_by_runtime(parse_target(rank_target), cat, size=size_list[-1], dtype=dtype,
                                   repeats=repeats, levels=levels, threshold=threshold,
-                                  backend=backends[0] if backends else "numpy", echo=echo)
+                                  backend=backends[0] if backends else "numpy", accuracy=accuracy,
+                                  max_error=max_error, echo=echo)
         if as_json:
             emit_json(run)
         return
     if not schemes:
         raise click.UsageError("name at least one SCHEME (file or catalogue id), or use --rank-by-runtime")
+    if max_error is not None:
+        raise TensorGameError("--max-error applies to --rank-by-runtime (use --accuracy to see the errors)")
     rows = run_bench([load_scheme_arg(s) for s in schemes], size_list, dtype, repeats, levels, threshold,
-                     labels=list(schemes), backends=list(backends) or None, json_path=out, plot_path=plot,
-                     echo=echo)
+                     labels=list(schemes), backends=list(backends) or None, accuracy=accuracy, json_path=out,
+                     plot_path=plot, echo=echo)
     if as_json:
         emit_json({"results": rows, "out": None if out is None else str(out),
                    "plot": None if plot is None else str(plot)})

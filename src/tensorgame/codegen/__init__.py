@@ -5,7 +5,8 @@ Pipeline: each level's scheme is put in the equivalent form with the fewest addi
 liveness (:mod:`.memory`), and emitted as one function per level by a shared emitter
 with a small backend table (:mod:`.emit`, :mod:`.emit_numpy`, :mod:`.emit_numba`,
 :mod:`.emit_torch`); the numba backend's block additions run through :mod:`.kernels`.
-:mod:`.bench` times generated modules against the library product.
+:mod:`.bench` times generated modules against the library product, :mod:`.accuracy`
+measures their error against the exact product.
 """
 
 from tensorgame.codegen.generate import (

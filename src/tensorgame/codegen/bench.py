@@ -12,12 +12,15 @@ peels), so ``rest_s`` = time - products is what the additions and overhead cost;
 not inflate -- with a single BLAS thread it is the cleanest measure of work saved.
 Results carry a description of the machine, since BLAS threads and CPU decide them.
 Peak extra memory is measured with tracemalloc on the warm-up call of NumPy modules.
+With ``accuracy``, each row also carries the kernel's and the library's error against
+the exact product (:mod:`.accuracy`), on seeded inputs of each distribution there.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import platform
 import statistics
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from tensorgame.catalog import Catalog
+from tensorgame.codegen.accuracy import DISTRIBUTIONS, float_dtype, library_product, measure, numpy_call
 from tensorgame.codegen.generate import BACKENDS, DEFAULT_THRESHOLD, build_module, compile_level
 from tensorgame.errors import TensorGameError
 from tensorgame.fileio import atomic_write
@@ -187,6 +191,7 @@ def bench(
     backends: Sequence[str] | None = None,
     optimise: bool = True,
     seed: int = 0,
+    accuracy: bool = False,
     json_path: str | Path | None = None,
     plot_path: str | Path | None = None,
     echo: Callable[[str], None] | None = print,
@@ -197,7 +202,8 @@ def bench(
     per-level schemes. ``sizes``: n for n×n by n×n, or (n, m, p). ``backends``: default
     numpy, plus torch when it is installed. Prints a table through ``echo`` (None:
     silent), writes JSON (machine description included) and a PNG plot when asked.
-    One row per (algorithm, backend, size), with medians in seconds and the ratio.
+    One row per (algorithm, backend, size), with medians in seconds and the ratio;
+    ``accuracy`` (float dtypes) adds each row's errors against the exact product.
     """
     if repeats < 1:
         raise TensorGameError(f"repeats must be at least 1, got {repeats}")
@@ -207,6 +213,8 @@ def bench(
         np_dtype = np.dtype(dtype)
     except TypeError:
         raise TensorGameError(f"unknown dtype {dtype!r}") from None
+    if accuracy:
+        float_dtype(np_dtype.name)
     backends = list(backends) if backends is not None else ["numpy"] + (["torch"] if torch_available() else [])
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
@@ -221,16 +229,38 @@ def bench(
                                              levels=algo[2] if isinstance(algo[1], Scheme) else None))
                 for backend in backends if ("torch" if backend == "torch" else "numpy") == kind for algo in algos]
         for size in sizes:
-            rows += _bench_size(runs, kind, size, np_dtype, repeats, seed, optimise)
+            found = _bench_size(runs, kind, size, np_dtype, repeats, seed, optimise)
+            if accuracy:
+                _add_accuracy(found, runs, kind, size, np_dtype, seed)
+            rows += found
     if echo is not None:
         echo(format_table(rows))
     if json_path is not None:
         doc = {"machine": machine_info(), "dtype": np_dtype.name, "repeats": repeats,
                "threshold": threshold, "optimise": optimise, "results": rows}
+        if accuracy:
+            doc["accuracy_inputs"] = DISTRIBUTIONS
         atomic_write(json_path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
     if plot_path is not None:
         plot(rows, plot_path)
     return rows
+
+
+def _add_accuracy(rows: list[dict[str, Any]], runs: list[tuple[Algorithm, str, Any]], kind: str,
+                  size: int | tuple[int, int, int], dtype: np.dtype, seed: int) -> None:
+    """Each row's error and the library's, per distribution, against the exact product."""
+    products = [numpy_call(library_product(kind), kind)] + [numpy_call(mod.matmul, kind) for _, _, mod in runs]
+    measured = measure(products, size, dtype.name, seed=seed)
+    for k, row in enumerate(rows):
+        row["accuracy"] = {
+            distribution: {"normwise": errors[k + 1].normwise, "elementwise": errors[k + 1].elementwise,
+                           "library_normwise": errors[0].normwise, "library_elementwise": errors[0].elementwise}
+            for distribution, errors in measured.items()}
+
+
+def worst_normwise(row: dict[str, Any]) -> float:
+    """A row's largest normwise error over the distributions measured (its ``accuracy``)."""
+    return max(e["normwise"] for e in row["accuracy"].values())
 
 
 def _products_only(per_level: list[Scheme], levels_run: int, size: tuple[int, int, int], a: Any, b: Any,
@@ -319,17 +349,44 @@ def _bench_size(runs: list[tuple[Algorithm, str, Any]], kind: str, size: int | t
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text table of the rows (one line per algorithm, backend and size): medians,
-    their ratio, and the ratio of the fastest runs ("best", less sensitive to other load)."""
+    their ratio, and the ratio of the fastest runs ("best", less sensitive to other load).
+    Rows with ``accuracy`` add the normwise error on uniform inputs and the library's
+    beside the speed, then an error table of every distribution and both measures."""
+    measured = bool(rows) and all("accuracy" in r for r in rows)
     header = f"{'algorithm':<34} {'backend':<7} {'size':>16} {'dtype':<8} {'time s':>9} {'library s':>9} " \
              f"{'ratio':>6} {'best':>6} {'products s':>10} {'rest s':>7} {'rel err':>8} {'extra MiB':>9}"
+    if measured:
+        header += f" {'norm err':>8} {'library':>8}"
     lines = [header, "-" * len(header)]
     for r in rows:
         size = "×".join(str(x) for x in r["size"])
         extra = r["peak_extra_bytes"] if r["peak_extra_bytes"] is not None else r["workspace_bytes"]
         split = f"{'-':>10} {'-':>7}" if r["products_s"] is None else f"{r['products_s']:>10.4f} {r['rest_s']:>7.4f}"
-        lines.append(f"{r['algorithm']:<34} {r['backend']:<7} {size:>16} {r['dtype']:<8} {r['time_s']:>9.4f} "
-                     f"{r['baseline_s']:>9.4f} {r['ratio']:>6.3f} {r['best_ratio']:>6.3f} {split} {r['max_rel_error']:>8.1e} "
-                     f"{extra / 2**20:>9.1f}")
+        line = f"{r['algorithm']:<34} {r['backend']:<7} {size:>16} {r['dtype']:<8} {r['time_s']:>9.4f} " \
+               f"{r['baseline_s']:>9.4f} {r['ratio']:>6.3f} {r['best_ratio']:>6.3f} {split} " \
+               f"{r['max_rel_error']:>8.1e} {extra / 2**20:>9.1f}"
+        if measured:
+            uniform = r["accuracy"]["uniform"]
+            line += f" {uniform['normwise']:>8.1e} {uniform['library_normwise']:>8.1e}"
+        lines.append(line)
+    if measured:
+        lines += ["", format_errors([{"algorithm": r["algorithm"], "backend": r["backend"], "size": r["size"],
+                                      "dtype": r["dtype"], "distribution": d, **e}
+                                     for r in rows for d, e in r["accuracy"].items()])]
+    return "\n".join(lines)
+
+
+def format_errors(rows: list[dict[str, Any]]) -> str:
+    """Plain-text table of error rows (algorithm, backend, size, dtype, distribution,
+    normwise and elementwise errors beside the library's)."""
+    header = f"{'algorithm':<34} {'backend':<7} {'size':>16} {'dtype':<8} {'inputs':<8} {'normwise':>9} {'library':>9} " \
+             f"{'elementwise':>11} {'library':>9}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        size = "×".join(str(x) for x in r["size"])
+        lines.append(f"{r['algorithm']:<34} {r['backend']:<7} {size:>16} {r['dtype']:<8} {r['distribution']:<8} "
+                     f"{r['normwise']:>9.2e} "
+                     f"{r['library_normwise']:>9.2e} {r['elementwise']:>11.2e} {r['library_elementwise']:>9.2e}")
     return "\n".join(lines)
 
 
@@ -376,6 +433,8 @@ def rank_by_runtime(
     threshold: int = DEFAULT_THRESHOLD,
     backend: str = "numpy",
     limit: int | None = None,
+    accuracy: bool = False,
+    max_error: float | None = None,
     store: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
@@ -385,35 +444,50 @@ def rank_by_runtime(
     Returns the run (machine, settings, results fastest first) and, with ``store``,
     records it in :func:`timings_path` (atomically, replacing an earlier run with the
     same settings on the same machine). Schemes valid only modulo p are listed as skipped.
+    ``accuracy`` measures each kernel's error against the exact product; ``max_error``
+    (implies it) is an error bound: kernels whose normwise error exceeds it on some
+    distribution are left out of the ranking and listed as ``excluded``.
     """
     if not target.is_matmul:
         raise TensorGameError(f"{target.name} is not a matrix multiplication target")
+    if max_error is not None and not (math.isfinite(max_error) and max_error > 0):
+        raise TensorGameError(f"the error bound must be a positive number, got {max_error}")
     entries = catalog.list(target_key=target.key)
     usable = [e for e in entries if e.scheme.ring.modulus is None][:limit]
     skipped = [{"id": e.id, "ring": e.ring, "rank": e.rank} for e in entries if e.scheme.ring.modulus is not None]
     if not usable:
         raise TensorGameError(f"the catalogue has no scheme for {target.name} over Z or Q")
     rows = bench([e.scheme for e in usable], [size], dtype, repeats, levels, threshold,
-                 labels=[f"#{e.id} rank {e.rank}" for e in usable], backends=[backend], echo=None)
+                 labels=[f"#{e.id} rank {e.rank}" for e in usable], backends=[backend],
+                 accuracy=accuracy or max_error is not None, echo=None)
     for entry, row in zip(usable, rows, strict=True):
         row["entry_id"] = entry.id
         row["method"] = entry.method
-    rows.sort(key=lambda r: r["time_s"])
+    excluded = [{"id": r["entry_id"], "rank": r["ranks"][0], "normwise_error": worst_normwise(r)}
+                for r in rows if max_error is not None and worst_normwise(r) > max_error]
+    if len(excluded) == len(rows):
+        best = min(e["normwise_error"] for e in excluded)
+        raise TensorGameError(f"no {target.name} scheme stays within the error bound {max_error:g} "
+                              f"(the smallest normwise error measured is {best:.2e})")
+    rows = sorted((r for r in rows if max_error is None or worst_normwise(r) <= max_error), key=lambda r: r["time_s"])
     run = {
         "target": target.key, "target_name": target.name, "size": size, "dtype": rows[0]["dtype"],
-        "levels": levels, "threshold": threshold, "backend": backend, "repeats": repeats,
+        "levels": levels, "threshold": threshold, "backend": backend, "repeats": repeats, "max_error": max_error,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(), "results": rows, "skipped": skipped,
+        "machine": machine_info(), "results": rows, "skipped": skipped, "excluded": excluded,
     }
     if echo is not None:
         echo(format_table(rows))
+        if excluded:
+            echo(f"left out by the error bound {max_error:g} (normwise error): " + ", ".join(
+                f"#{e['id']} rank {e['rank']} ({e['normwise_error']:.2e})" for e in excluded))
     if store:
         _store_run(timings_path(catalog), run)
     return run
 
 
 def _store_run(path: Path, run: dict[str, Any]) -> None:
-    settings = ("target", "size", "dtype", "levels", "threshold", "backend")
+    settings = ("target", "size", "dtype", "levels", "threshold", "backend", "max_error")
     runs: list[dict[str, Any]] = []
     if path.exists():
         try:

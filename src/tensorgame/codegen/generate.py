@@ -85,7 +85,8 @@ def compile_level(
     return _compiled[key]
 
 
-def _per_level(schemes: Scheme | Sequence[Scheme], levels: int | None) -> list[Scheme]:
+def per_level_schemes(schemes: Scheme | Sequence[Scheme], levels: int | None) -> list[Scheme]:
+    """The scheme of each level: one scheme ``levels`` times (default 1), or the list given."""
     if isinstance(schemes, Scheme):
         levels = 1 if levels is None else levels
         per_level = [schemes] * levels
@@ -123,7 +124,7 @@ def generate_module(
         raise TensorGameError(f"unknown target {target!r}; expected one of {', '.join(BACKENDS)}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
         raise TensorGameError(f"threshold must be a positive integer, got {threshold!r}")
-    per_level = _per_level(schemes_per_level, levels)
+    per_level = per_level_schemes(schemes_per_level, levels)
     compiled = [compile_level(s, optimise=optimise, search_iterations=search_iterations, seed=seed)
                 for s in per_level]
     how = "after equivalent-form search and CSE" if optimise else "each form evaluated as written"
