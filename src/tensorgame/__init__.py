@@ -41,6 +41,8 @@ _LAZY = {
         "train", "verify", "write_program",
     )},
     **{name: "tensorgame.formats" for name in ("read_scheme", "read_schemes", "write_scheme", "write_schemes")},
+    **{name: "tensorgame.codegen.bench" for name in ("bench", "rank_by_runtime")},
+    "kernel_accuracy": "tensorgame.codegen.accuracy",
     "Catalog": "tensorgame.catalog",
     "CatalogEntry": "tensorgame.catalog",
     "parse_duration": "tensorgame.durations",
