@@ -170,8 +170,9 @@ class DiscoverOutcome:
 def discover(
     target_spec: TargetLike,
     *,
-    method: str = "agent",
-    ring: str | Ring = DEFAULT_RING,
+    method: str | None = None,
+    objective: str = "rank",
+    ring: str | Ring | None = None,
     checkpoint: str | Path | None = None,
     time: str | float | None = None,
     episodes: int = 64,
@@ -183,18 +184,45 @@ def discover(
     catalog: str | Path | None = None,
     store: bool = True,
     on_progress: Callable[[Any], None] | None = None,
+    schemes: int = 8,
+    size: int = 2048,
+    dtype: str = "float64",
+    threshold: int | None = None,
+    max_error: float | None = None,
     **flip_options: Any,
 ) -> DiscoverOutcome:
     """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
-    trained network + MCTS from ``checkpoint``) or ``"flip"`` (flip-graph search; the
-    extra options are :func:`flip`'s). Every scheme found is verified; with ``store``,
-    the agent keeps those below the target's naive rank and no worse than the
-    session's best (:func:`tensorgame.training.agent.worth_storing`), flip its
+    trained network + MCTS from ``checkpoint``; the default) or ``"flip"`` (flip-graph
+    search; the extra options are :func:`flip`'s). Every scheme found is verified; with
+    ``store``, the agent keeps those below the target's naive rank and no worse than
+    the session's best (:func:`tensorgame.training.agent.worth_storing`), flip its
     improvements. ``details["note"]`` says when the agent's checkpoint has not played a
     self-play game yet. ``on_progress`` sees the flip search's snapshots, or the
-    agent's counts after each batch of games."""
+    agent's counts after each batch of games.
+
+    ``objective="runtime"`` (method flip) chooses among schemes of equal rank by speed
+    on this machine: it collects up to ``schemes`` inequivalent schemes of the best
+    rank over Z, stores them, times their generated kernels at ``size`` (``dtype``,
+    ``threshold``, ``max_error`` as in :func:`tensorgame.codegen.bench.rank_by_runtime`)
+    and returns the fastest as ``best_scheme``, the timings in ``details``."""
     goal = resolve_target(target_spec)
     seconds = None if time is None else parse_duration(time)
+    if objective not in ("rank", "runtime"):
+        raise TensorGameError(f"unknown objective {objective!r}: use rank or runtime")
+    if objective == "runtime":
+        if method not in (None, "flip"):
+            raise TensorGameError(f"the runtime objective collects its schemes with method flip, not {method}")
+        if not store:
+            raise TensorGameError("the runtime objective times catalogue entries, so it stores its schemes")
+        unknown = sorted(set(flip_options) - {"goal"})
+        if unknown:
+            raise TensorGameError(f"options {', '.join(unknown)} do not apply to the runtime objective")
+        return _discover_fastest(goal, ring="ZT" if ring is None else ring, count=schemes,
+                                 goal_rank=flip_options.get("goal"), time_s=seconds or 60.0, seed=seed,
+                                 size=size, dtype=dtype, threshold=threshold, max_error=max_error,
+                                 catalog=catalog)
+    method = method or "agent"
+    ring = DEFAULT_RING if ring is None else ring
     if method == "flip":
         outcome = flip(goal, ring=ring, time=seconds or 60.0, catalog=catalog, on_progress=on_progress,
                        seed=seed, **flip_options)
@@ -229,6 +257,64 @@ def discover(
          "simulations": res.simulations, "samples": res.samples, "checkpoint": str(checkpoint),
          "checkpoint_step": agent.step, "checkpoint_games": agent.games,
          "best_completed_rank": res.best_completed_rank, "note": agent.unplayed_note})
+
+
+def _discover_fastest(target: Target, *, ring: str | Ring, count: int, goal_rank: int | None, time_s: float,
+                      seed: int, size: int, dtype: str, threshold: int | None, max_error: float | None,
+                      catalog: str | Path | None) -> DiscoverOutcome:
+    """The runtime objective of :func:`discover`: collect equal-rank schemes, store
+    them, rank their kernels by runtime."""
+    import statistics
+
+    from tensorgame.codegen.bench import rank_by_runtime
+    from tensorgame.codegen.generate import DEFAULT_THRESHOLD
+    from tensorgame.errors import RingError
+    from tensorgame.search.flipgraph.equal_rank import equal_rank_schemes
+    from tensorgame.search.flipgraph.packing import pack
+    from tensorgame.tensors.targets import known_ranks
+
+    if str(ring) not in ("ZT", "Z"):
+        raise TensorGameError(f"the runtime objective walks over ZT (schemes over Z, as kernels need), not {ring}")
+    if not target.is_matmul:
+        raise TensorGameError(f"{target.name} is not a matrix multiplication target")
+    if size < 1:
+        raise TensorGameError(f"the size must be at least 1, got {size}")
+    if max_error is not None and not max_error > 0:  # checked before anything is searched or stored
+        raise TensorGameError(f"the error bound must be positive, got {max_error}")
+    with open_catalog(catalog) as opened:
+        start = opened.best(target, "Z")
+        if start is not None:  # the walk starts from the best known scheme when it is ternary
+            try:
+                pack(start.scheme, "ZT")
+            except RingError:
+                start = None
+        known = known_ranks(*target.params)
+        if goal_rank is None:
+            goal_rank = start.rank if start is not None else known.best_z if known and known.best_z else None
+        if goal_rank is None:
+            raise TensorGameError(f"no known rank for {target.name} over Z: give a goal")
+        sample = equal_rank_schemes(target, count, goal_rank, seed=seed, time_limit=time_s,
+                                    start=start.scheme if start is not None and start.rank >= goal_rank else None)
+        added = opened.add_many([(s, {"method": "flip", "seed": seed, "source": "equal-rank sample"})
+                                 for s in sample.schemes])
+        run = rank_by_runtime(target, opened, size=size, dtype=dtype, ids=[a.id for a in added],
+                              threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                              max_error=max_error, echo=None)
+        winner = run["results"][0]
+        best = opened.get(winner["entry_id"]).scheme
+    rows = run["results"]
+    times = [r["time_s"] for r in rows]
+    details = {
+        "objective": "runtime", "stopped": sample.stopped, "flips": sample.flips, "timed": len(rows),
+        "excluded": len(run["excluded"]), "size": size, "dtype": run["dtype"], "winner_id": winner["entry_id"],
+        "fastest_s": times[0], "median_s": statistics.median(times), "slowest_s": times[-1],
+        "library_s": winner["baseline_s"], "speedup": winner["baseline_s"] / winner["time_s"],
+        "results": [{"id": r["entry_id"], "time_s": r["time_s"], "ratio": r["ratio"], "additions": r["additions"][0]}
+                    for r in rows],
+    }
+    return DiscoverOutcome("flip", target, parse_ring("Z"), len(sample.schemes), len(sample.schemes), sample.rank,
+                           len(sample.schemes), sample.seconds, best, [a.id for a in added],
+                           sum(a.inserted for a in added), details)
 
 
 def train(

@@ -433,13 +433,15 @@ def rank_by_runtime(
     threshold: int = DEFAULT_THRESHOLD,
     backend: str = "numpy",
     limit: int | None = None,
+    ids: Sequence[int] | None = None,
     accuracy: bool = False,
     max_error: float | None = None,
     store: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
     """Time every catalogue scheme of ``target`` valid over Z or Q (``limit``: the best
-    ``limit`` by rank and additions) on size×size matrices and rank them by runtime.
+    ``limit`` by rank and additions; ``ids``: only these entries, e.g. the schemes of
+    one rank a search just collected) on size×size matrices and rank them by runtime.
 
     Returns the run (machine, settings, results fastest first) and, with ``store``,
     records it in :func:`timings_path` (atomically, replacing an earlier run with the
@@ -453,6 +455,11 @@ def rank_by_runtime(
     if max_error is not None and not (math.isfinite(max_error) and max_error > 0):
         raise TensorGameError(f"the error bound must be a positive number, got {max_error}")
     entries = catalog.list(target_key=target.key)
+    if ids is not None:
+        missing = sorted(set(ids) - {e.id for e in entries})
+        if missing:
+            raise TensorGameError(f"catalogue entry {missing[0]} is not a scheme of {target.name}")
+        entries = [e for e in entries if e.id in set(ids)]
     usable = [e for e in entries if e.scheme.ring.modulus is None][:limit]
     skipped = [{"id": e.id, "ring": e.ring, "rank": e.rank} for e in entries if e.scheme.ring.modulus is not None]
     if not usable:
