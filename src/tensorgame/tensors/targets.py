@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,10 @@ class Target:
         inner = ",".join(str(p) for p in self.params)
         return f"{self.kind}({inner})" if inner else self.kind
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Stable identifier used by the catalogue and in file names."""
+        """Stable identifier used by the catalogue and in file names (computed once: a
+        user tensor's digest hashes every entry, and the key is asked for often)."""
         if self.kind == "tensor":
             return "tensor:" + _tensor_digest(self.tensor)
         return self.kind + ":" + ",".join(str(p) for p in self.params)
