@@ -160,7 +160,6 @@ def test_symmetric_refusals():
 def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
     target = tg.matmul_target(3, 3, 3)
     out = tmp_path / "best.json"
-    t0 = time.monotonic()
     with Catalog(tmp_path / "c.sqlite") as catalog:
         outcome = run_flip(
             SearchSpace(target, "Z2", symmetric=symmetric),
@@ -168,7 +167,6 @@ def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
             tg.naive_scheme(target), run_dir=tmp_path / "run", catalog=catalog, out=out,
         )
         entries = catalog.list(target_key=target.key)
-    assert time.monotonic() - t0 < 45
     assert outcome.stopped == "goal" and outcome.best.rank == 23 and outcome.best.verify().ok
     if symmetric:
         assert is_cyclic_symmetric(outcome.best)

@@ -45,12 +45,18 @@ def target(spec: TargetLike) -> Target:
     return resolve_target(spec)
 
 
+def is_entry_id(word: str) -> bool:
+    """Whether a word that names no file is meant as a catalogue id (signed ASCII
+    digits: a negative or huge id then gets the catalogue's own error)."""
+    return word.isascii() and word.lstrip("+-").isdigit()
+
+
 def scheme(spec: SchemeLike, *, catalog: str | Path | None = None) -> Scheme:
     """A verified scheme: a :class:`Scheme` as is, a file holding exactly one scheme,
-    or the integer id of a catalogue entry (verified exactly on reading)."""
+    or the id of a catalogue entry (verified exactly on reading)."""
     if isinstance(spec, Scheme):
         return spec
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
+    if isinstance(spec, int) or (isinstance(spec, str) and not Path(spec).exists() and is_entry_id(spec)):
         with open_catalog(catalog, read_only=True) as opened:
             return opened.get(int(spec)).scheme
     return read_scheme(spec)
@@ -441,7 +447,7 @@ def minimise_additions(
 
     seconds = None if time is None else parse_duration(time)
     entry_id = int(spec) if isinstance(spec, int) or (
-        isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()) else None
+        isinstance(spec, str) and not Path(spec).exists() and is_entry_id(spec)) else None
     loaded = scheme(spec, catalog=catalog)
     if isinstance(start, (str, Path)):
         start = read_collection_program(start)

@@ -10,12 +10,9 @@ import click
 from tensorgame.api import minimise_additions
 from tensorgame.cli.common import (
     emit_json,
-    is_entry_id,
     json_option,
-    load_scheme_arg,
     state,
 )
-from tensorgame.durations import parse_duration
 
 
 @click.command()
@@ -38,12 +35,7 @@ def additions(source: str, duration: str | None, seed: int, iterations: int, out
     from that program; keeps the better and searches further. Additions are counted as
     the collection counts them: per row and intermediate, terms minus one.
     """
-    seconds = None if duration is None else parse_duration(duration)
-    spec: str | int = source
-    if not Path(source).exists() and is_entry_id(source):
-        load_scheme_arg(source)  # the catalogue's own error for a missing or altered entry
-        spec = int(source)
-    made = minimise_additions(spec, time=seconds, seed=seed, iterations=iterations, out=out, fmt=fmt,
+    made = minimise_additions(source, time=duration, seed=seed, iterations=iterations, out=out, fmt=fmt,
                               catalog=state().catalog, store=store)
     found = made.search
     if as_json:

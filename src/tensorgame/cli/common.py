@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tensorgame.api import scheme
 from tensorgame.catalog import Catalog, default_catalog_path
 from tensorgame.errors import CatalogError, RingError
 from tensorgame.formats import FORMATS
@@ -126,19 +127,7 @@ def check_summary(scheme: Scheme, check: Verification) -> dict[str, Any]:
             "ok": check.ok, "n_wrong": check.n_wrong, "wrong": wrong}
 
 
-def is_entry_id(source: str) -> bool:
-    """Whether a command-line word that names no file is meant as a catalogue id
-    (signed ASCII digits: a negative or huge id then gets the catalogue's own error)."""
-    return source.isascii() and source.lstrip("+-").isdigit()
-
-
 def load_scheme_arg(source: str) -> Scheme:
     """A verified scheme named on the command line: a file holding exactly one scheme,
-    or the id of a catalogue entry (re-verified on reading)."""
-    path = Path(source)
-    if not path.exists() and is_entry_id(source):
-        with open_catalog(create=False) as cat:
-            return cat.get(int(source)).scheme
-    from tensorgame.formats import read_scheme
-
-    return read_scheme(path)
+    or the id of a catalogue entry in the chosen catalogue (verified on reading)."""
+    return scheme(source, catalog=state().catalog)

@@ -8,12 +8,12 @@ from typing import Any
 import click
 
 from tensorgame.cli.catalog_cmd import print_entry
+from tensorgame.api import is_entry_id
 from tensorgame.cli.common import (
     RING,
     check_summary,
     emit_json,
     format_option,
-    is_entry_id,
     json_option,
     open_catalog,
 )
