@@ -5,7 +5,8 @@
    initialised network of the same shape and settings, both with the same search budget
    (simulations per move, K samples), network + MCTS alone, canonical basis; report
    how many episodes reached rank <= ``--rank`` (7 for Strassen), all rank counts and
-   the time.
+   the time; in the canonical basis and, with ``--bases 0,1000``, also in random bases
+   (each game in a basis drawn from a pool of 1000, as ``discover --bases 1000``).
 2. **Endgames** (``--endgames``, <2,2,2> only): the same comparison started from
    positions where the first k terms of Strassen's scheme are already played (the
    residual has rank 7 - k): how far down the learned decomposition skill reaches.
@@ -55,9 +56,9 @@ STRASSEN = np.array([
 ], dtype=np.int8)
 
 
-def success(agent: Agent, target: tg.Target, ring: str, args: argparse.Namespace) -> dict:
+def success(agent: Agent, target: tg.Target, ring: str, bases: int, args: argparse.Namespace) -> dict:
     res = discover(agent, target, ring, episodes=args.episodes, simulations=args.simulations,
-                   samples=args.samples, seed=args.seed, batch=args.batch)
+                   samples=args.samples, seed=args.seed, batch=args.batch, bases=bases)
     doc = res.to_dict()
     doc["at_most_rank"] = res.count_at_most(args.rank)
     doc["rate"] = doc["at_most_rank"] / max(res.episodes, 1)
@@ -140,6 +141,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", help="trained checkpoint for the success-rate comparison")
     ap.add_argument("--target", default="2,2,2")
     ap.add_argument("--rings", default="Z,Z2")
+    ap.add_argument("--bases", default="0", help="comma-separated basis pool sizes (0: canonical basis)")
     ap.add_argument("--rank", type=int, default=7, help="count episodes reaching at most this rank")
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--simulations", type=int, default=64)
@@ -162,12 +164,15 @@ def main() -> None:
         target = parse_target(args.target)
         doc["success"] = {}
         for ring in args.rings.split(","):
-            for name, agent in (("trained", trained), ("untrained", untrained)):
-                row = success(agent, target, ring, args)
-                doc["success"].setdefault(ring, {})[name] = row
-                print(f"{target.name} over {ring}, {name:9s}: rank <= {args.rank} in "
-                      f"{row['at_most_rank']}/{row['episodes']} episodes ({row['rate']:.0%}); "
-                      f"ranks {row['rank_counts']}; {row['seconds']:.1f}s", flush=True)
+            for bases in (int(b) for b in args.bases.split(",")):
+                basis = "canonical basis" if bases == 0 else f"random bases (pool {bases})"
+                for name, agent in (("trained", trained), ("untrained", untrained)):
+                    row = success(agent, target, ring, bases, args)
+                    key = "canonical" if bases == 0 else f"bases{bases}"
+                    doc["success"].setdefault(ring, {}).setdefault(key, {})[name] = row
+                    print(f"{target.name} over {ring}, {basis}, {name:9s}: rank <= {args.rank} in "
+                          f"{row['at_most_rank']}/{row['episodes']} episodes ({row['rate']:.0%}); "
+                          f"ranks {row['rank_counts']}; {row['seconds']:.1f}s", flush=True)
         if args.endgames and target.key == tg.matmul_target(2, 2, 2).key:
             doc["endgames"] = {}
             for ring in args.rings.split(","):

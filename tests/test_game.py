@@ -244,7 +244,7 @@ def test_transformed_strassen_maps_back_to_strassen(seed, ring, tied):
 
 def test_basis_pool_is_reproducible():
     a = BasisPool(tg.matmul_target(2, 2, 2), size=50, seed=7)
-    b = BasisPool((4, 4, 4), size=50, seed=7, cache_size=2)
+    b = BasisPool((4, 4, 4), size=50, seed=7, cache_bytes=2 * 768)  # two bases: evictions
     assert a[0].is_identity and len(a) == 50
     for i in (1, 17, 49, 17):
         assert all(np.array_equal(x, y) for x, y in zip((a[i].a, a[i].a_inv), (b[i].a, b[i].a_inv)))

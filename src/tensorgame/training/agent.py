@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tensorgame.game import BasisPool, GameConfig, TensorGame
+from tensorgame.game.basis import DEFAULT_BASIS_MAX_ENTRY
 from tensorgame.network import AlphaTensorNet, NetworkConfig, NetworkEvaluator, load_checkpoint
 from tensorgame.network.errors import CheckpointError
 from tensorgame.search.mcts import MCTSConfig, play_episode
@@ -188,7 +189,8 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
                               f"plays sides up to {agent.game.max_side}")
     env = TensorGame(agent.game)
     config = search_config(agent, simulations=simulations, samples=samples, temperature=temperature)
-    pool = BasisPool(target.dims, bases + 1, seed=seed + 104729, max_entry=2) if bases > 0 else None
+    pool = (BasisPool(target.dims, bases + 1, seed=seed + 104729, max_entry=DEFAULT_BASIS_MAX_ENTRY)
+            if bases > 0 else None)
     naive = target.naive_rank
     start = time.perf_counter()
     played = solved = 0

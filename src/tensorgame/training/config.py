@@ -36,6 +36,7 @@ from typing import Any
 
 from tensorgame.errors import TensorGameError
 from tensorgame.fileio import load_json, read_text
+from tensorgame.game.basis import DEFAULT_BASIS_MAX_ENTRY
 from tensorgame.search.mcts.config import MCTSConfig
 
 
@@ -137,7 +138,7 @@ class ActorsConfig:
     basis_pool_size: int = 10_000
     canonical_fraction: float = 0.25
     tied: bool = True
-    basis_max_entry: int = 2
+    basis_max_entry: int = DEFAULT_BASIS_MAX_ENTRY
 
 
 @dataclass(frozen=True)
