@@ -42,6 +42,7 @@ _LAZY = {
     )},
     **{name: "tensorgame.formats" for name in ("read_scheme", "read_schemes", "write_scheme", "write_schemes")},
     **{name: "tensorgame.codegen.bench" for name in ("bench", "rank_by_runtime")},
+    "tune": "tensorgame.codegen.tune",
     "kernel_accuracy": "tensorgame.codegen.accuracy",
     "Catalog": "tensorgame.catalog",
     "CatalogEntry": "tensorgame.catalog",

@@ -229,9 +229,9 @@ def bench(
                                              levels=algo[2] if isinstance(algo[1], Scheme) else None))
                 for backend in backends if ("torch" if backend == "torch" else "numpy") == kind for algo in algos]
         for size in sizes:
-            found = _bench_size(runs, kind, size, np_dtype, repeats, seed, optimise)
+            found = time_runs(runs, kind, size, np_dtype, repeats, seed, optimise)
             if accuracy:
-                _add_accuracy(found, runs, kind, size, np_dtype, seed)
+                add_accuracy(found, runs, kind, size, np_dtype, seed)
             rows += found
     if echo is not None:
         echo(format_table(rows))
@@ -246,7 +246,7 @@ def bench(
     return rows
 
 
-def _add_accuracy(rows: list[dict[str, Any]], runs: list[tuple[Algorithm, str, Any]], kind: str,
+def add_accuracy(rows: list[dict[str, Any]], runs: list[tuple[Algorithm, str, Any]], kind: str,
                   size: int | tuple[int, int, int], dtype: np.dtype, seed: int) -> None:
     """Each row's error and the library's, per distribution, against the exact product."""
     products = [numpy_call(library_product(kind), kind)] + [numpy_call(mod.matmul, kind) for _, _, mod in runs]
@@ -283,8 +283,26 @@ def _products_only(per_level: list[Scheme], levels_run: int, size: tuple[int, in
     return products
 
 
-def _bench_size(runs: list[tuple[Algorithm, str, Any]], kind: str, size: int | tuple[int, int, int],
-                dtype: np.dtype, repeats: int, seed: int, optimise: bool) -> list[dict[str, Any]]:
+def time_calls(calls: Sequence[Callable[[], Any]], repeats: int) -> tuple[list[list[float]], list[list[float]]]:
+    """Wall-clock and process-CPU seconds of each call in ``repeats`` rounds, each call
+    once per round, so slow drifts in machine load hit all of them alike (the one timer
+    of ``bench`` and ``tune``; warm the calls up first)."""
+    times: list[list[float]] = [[] for _ in calls]
+    cpu: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeats):
+        for i, call in enumerate(calls):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call()
+            times[i].append(time.perf_counter() - start)
+            cpu[i].append(time.process_time() - start_cpu)
+    return times, cpu
+
+
+def time_runs(runs: list[tuple[Algorithm, str, Any]], kind: str, size: int | tuple[int, int, int],
+              dtype: np.dtype, repeats: int, seed: int, optimise: bool) -> list[dict[str, Any]]:
+    """One row per run (generated module) at one size, timed in the same rounds as the
+    library product of ``kind`` (numpy or torch arrays): warm-up, :func:`time_calls`,
+    medians and the products/additions split (see the module docstring)."""
     a, b = _inputs(size, dtype, seed)
     if kind == "torch":
         import torch
@@ -312,14 +330,7 @@ def _bench_size(runs: list[tuple[Algorithm, str, Any]], kind: str, size: int | t
         errors.append(_error(call(), reference))
     for call in product_calls:
         call()
-    times: list[list[float]] = [[] for _ in calls]
-    cpu: list[list[float]] = [[] for _ in calls]
-    for _ in range(repeats):
-        for i, call in enumerate(calls):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            call()
-            times[i].append(time.perf_counter() - start)
-            cpu[i].append(time.process_time() - start_cpu)
+    times, cpu = time_calls(calls, repeats)
     base = statistics.median(times[0])
     product_times = {id(call): statistics.median(times[len(runs) + 1 + i]) for i, call in enumerate(product_calls)}
     rows = []

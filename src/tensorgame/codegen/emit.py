@@ -312,3 +312,93 @@ def emit_module(plans: list[LevelPlan], backend: Backend, *, threshold: int, not
     level_functions = ", ".join(names[id(plan)] for plan in plans)
     text += f"\n\n_LEVEL = ({level_functions}{',' if len(plans) == 1 else ''})  # the function of each level\n"
     return text
+
+
+def _indented(text: str) -> list[str]:
+    return [f"    {line}" if line.strip() else "" for line in text.splitlines()]
+
+
+_DISPATCH = '''
+
+def kernel_for(n, m, p, dtype):
+    """Index into KERNELS of the kernel an n×m by m×p product of ``dtype`` uses (None:
+    numpy.matmul): the winner at the largest tuned size not above min(n, m, p)."""
+    chosen = None
+    for size, kernel in TUNED.get(np.dtype(dtype).name, ()):
+        if min(n, m, p) >= size:
+            chosen = kernel
+    return chosen
+
+
+def matmul(A, B):
+    """A @ B by the kernel tuned for its dtype and size: same values, shape and dtype as
+    numpy.matmul, which gets everything but two 2-D numeric matrices of compatible
+    shapes, dtypes not tuned and sizes below the smallest tuned one."""
+    A = np.asarray(A)
+    B = np.asarray(B)
+    if A.ndim == 2 and B.ndim == 2 and A.shape[1] == B.shape[0] and A.dtype.kind in "iufc" \\
+            and B.dtype.kind in "iufc":
+        kernel = kernel_for(A.shape[0], A.shape[1], B.shape[1], np.result_type(A, B))
+        if kernel is not None:
+            return _KERNELS[kernel][0](A, B)
+    return np.matmul(A, B)
+
+
+def levels_used(n, m, p, dtype):
+    """Sizes of the products each level of the chosen kernel splits ([] for the library)."""
+    kernel = kernel_for(n, m, p, dtype)
+    return [] if kernel is None else _KERNELS[kernel][1](n, m, p)
+
+
+def release_workspace():
+    """Free the temporaries every kernel keeps for this thread."""
+    for kernel in _KERNELS:
+        kernel[2]()
+'''
+
+
+def emit_dispatch_module(kernels: list[tuple[str, str, str]], table: dict[str, list[tuple[int, int | None]]], *,
+                         notes: list[str]) -> str:
+    """The source of one module whose ``matmul(A, B)`` dispatches by dtype and size:
+    ``kernels`` are (label, backend, source of a generated module), each emitted as a
+    factory function so that their names stay apart; ``table`` maps a dtype to (size,
+    kernel index or None for numpy.matmul) in increasing size."""
+    summary = []
+    for dtype, choices in sorted(table.items()):
+        summary.append(f"{dtype}: " + "; ".join(
+            f"side >= {size}: {'numpy.matmul' if k is None else f'kernel {k} ({kernels[k][0]})'}"
+            for size, k in choices))
+    lines = [
+        f'"""Matrix multiplication tuned on this machine by measurement (tensorgame {__version__}).',
+        "",
+        *notes,
+        "",
+        "matmul(A, B) takes, for A's dtype and the smallest side of the product, the kernel that",
+        "won at the largest tuned size not above it (numpy.matmul where the library won, below",
+        "the smallest tuned size and for dtypes not tuned):",
+        "",
+        *summary,
+        "",
+        "Each kernel is a generated recursive module, wrapped in a factory function so that",
+        "its names stay apart. Do not edit: regenerate with `tensorgame codegen --tuned`.",
+        '"""',
+        "",
+        "import numpy as np",
+    ]
+    for index, (label, backend, source) in enumerate(kernels):
+        result = "matmul" if backend != "torch" else "lambda A, B: matmul(A, B).numpy()"
+        lines += ["", "", f"def _kernel_{index}():",
+                  *_indented(source),
+                  f"    return {result}, levels_used, release_workspace  # kernel {index}: {label}"]
+    tuned = {dtype: tuple((int(size), k) for size, k in choices) for dtype, choices in sorted(table.items())}
+    lines += [
+        "",
+        "",
+        "#: Label of each kernel.",
+        f"KERNELS = {tuple(label for label, _, _ in kernels)!r}",
+        "#: dtype -> ((smallest side, kernel index or None for numpy.matmul), ...), by increasing side.",
+        f"TUNED = {tuned!r}",
+        "#: (matmul, levels_used, release_workspace) of each kernel.",
+        f"_KERNELS = ({''.join(f'_kernel_{i}(), ' for i in range(len(kernels)))})",
+    ]
+    return "\n".join(lines) + "\n" + _DISPATCH

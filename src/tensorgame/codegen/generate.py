@@ -14,12 +14,13 @@ import secrets
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
-from tensorgame.codegen.emit import Backend, emit_module
+from tensorgame.codegen.emit import Backend, emit_dispatch_module, emit_module
 from tensorgame.codegen.emit_numba import NUMBA
 from tensorgame.codegen.emit_numpy import NUMPY
 from tensorgame.codegen.emit_torch import TORCH
@@ -134,6 +135,34 @@ def generate_module(
         for i, (found, _) in enumerate(compiled)
     ]
     return emit_module([plan for _, plan in compiled], BACKENDS[target], threshold=int(threshold), notes=notes)
+
+
+@dataclass(frozen=True)
+class TunedKernel:
+    """A kernel chosen by tuning: one scheme at every level, the backend, the levels
+    and the threshold it was measured with; ``label`` describes it in the module."""
+
+    scheme: Scheme
+    backend: str
+    levels: int
+    threshold: int
+    label: str
+
+
+def generate_tuned_module(kernels: Sequence[TunedKernel], table: dict[str, list[tuple[int, int | None]]], *,
+                          notes: Sequence[str] = ()) -> str:
+    """Source of one module whose ``matmul(A, B)`` dispatches by dtype and size to
+    ``kernels`` (``table``: dtype -> (size, kernel index or None for numpy.matmul), by
+    increasing size; the largest size not above the product's smallest side decides).
+    Each kernel is :func:`generate_module`'s code (optimised), so the module needs no
+    catalogue; torch kernels take and return NumPy arrays here."""
+    for dtype, choices in table.items():
+        for _, index in choices:
+            if index is not None and not 0 <= index < len(kernels):
+                raise TensorGameError(f"the {dtype} table names kernel {index}, but there are {len(kernels)}")
+    sources = [(k.label, k.backend, generate_module(k.scheme, target=k.backend, levels=k.levels,
+                                                     threshold=k.threshold)) for k in kernels]
+    return emit_dispatch_module(sources, {d: list(c) for d, c in table.items()}, notes=list(notes))
 
 
 def write_module(schemes_per_level: Scheme | Sequence[Scheme], path: str | Path, **options: object) -> Path:
