@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import tensorgame as tg
-from tensorgame.cli.common import parse_target
+from tensorgame.tensors.target_names import parse_target
 from tensorgame.game import TensorGame
 from tensorgame.network import NetworkEvaluator
 from tensorgame.search.mcts import play_games
