@@ -6,7 +6,8 @@ liveness (:mod:`.memory`), and emitted as one function per level by a shared emi
 with a small backend table (:mod:`.emit`, :mod:`.emit_numpy`, :mod:`.emit_numba`,
 :mod:`.emit_torch`); the numba backend's block additions run through :mod:`.kernels`.
 :mod:`.bench` times generated modules against the library product, :mod:`.accuracy`
-measures their error against the exact product.
+measures their error against the exact product, :mod:`.tune` picks per size and dtype the
+fastest kernel on this machine (or the library) for one dispatching module.
 """
 
 from tensorgame.codegen.generate import (
