@@ -371,18 +371,9 @@ class RayActors:
 
     def __init__(self, spec: ActorSpec, num_actors: int, address: str,
                  counters: list[int] | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            from tensorgame.errors import TensorGameError
+        from tensorgame.cluster import connect_ray
 
-            raise TensorGameError("--ray needs the optional 'ray' extra (pip install 'tensorgame[ray]')") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            if address == "local":
-                ray.init(num_cpus=max(1, num_actors), include_dashboard=False)
-            else:
-                ray.init(address=address)
+        self.ray = ray = connect_ray(address, local_cpus=max(1, num_actors))
         remote_spec = ActorSpec(spec.config, spec.run_id, None)  # results come back; the learner stores
         cls = ray.remote(num_cpus=1)(SelfPlayWorker)
         counters = list(counters or []) + [0] * num_actors
