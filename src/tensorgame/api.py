@@ -136,15 +136,17 @@ class LiftOutcome:
         return self.result.ok
 
 
-def lift(spec: SchemeLike, *, attempts: int = 4, seed: int = 0, catalog: str | Path | None = None,
+def lift(spec: SchemeLike, *, attempts: int | None = None, seed: int = 0, catalog: str | Path | None = None,
          store: bool = True, source: str | None = None) -> LiftOutcome:
     """Hensel-lift a mod-p scheme to Z (or Q by rational reconstruction); the lifted
     scheme is verified exactly and, with ``store``, kept in the catalogue with
-    ``source`` (default: the file's name) as its provenance."""
-    from tensorgame.search.lifting import hensel_lift
+    ``source`` (default: the file's name) as its provenance. ``attempts`` choices of
+    free variables are all tried and the lift with the smallest coefficients is kept
+    (default :data:`tensorgame.search.lifting.DEFAULT_ATTEMPTS`)."""
+    from tensorgame.search.lifting import DEFAULT_ATTEMPTS, hensel_lift
 
     source = scheme(spec, catalog=catalog)
-    result = hensel_lift(source, attempts=attempts, seed=seed)
+    result = hensel_lift(source, attempts=DEFAULT_ATTEMPTS if attempts is None else attempts, seed=seed)
     if not (store and result.ok):
         return LiftOutcome(source, result)
     with open_catalog(catalog) as opened:

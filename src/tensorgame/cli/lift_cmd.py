@@ -10,14 +10,15 @@ from tensorgame.api import lift as lift_scheme
 from tensorgame.cli.common import RING, emit_json, format_option, json_option, state
 from tensorgame.formats import read_schemes, write_scheme
 from tensorgame.render.text import header
+from tensorgame.search.lifting import DEFAULT_ATTEMPTS
 from tensorgame.tensors.rings import Ring
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--ring", type=RING, help="Read the factors in this prime field instead of the file's ring.")
-@click.option("--attempts", type=click.IntRange(1, 100), default=4, show_default=True,
-              help="Choices of free variables to try before giving up.")
+@click.option("--attempts", type=click.IntRange(1, 100), default=DEFAULT_ATTEMPTS, show_default=True,
+              help="Choices of free variables to try; the lift with the smallest coefficients is kept.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the lifted scheme (one-scheme files only; format from the extension).")
