@@ -260,7 +260,7 @@ def test_flip_command_on_a_tensor_file(run, tmp_path):
     (3, 3, 3, "--ring", "Z5"),
     (3, 3, 3, "--time", "soon"),
     (3, 3, 3, "--time", "-5"),
-    (9, 9, 9),  # factors of length 81 > 64
+    (17, 17, 1),  # factors of length 289 > 256
     (3, 3, 4, "--symmetric"),
     (3, 3, 3, "--ring", "ZT", "--symmetric"),
     (3, 3, 3, "--start", "catalog:x"),

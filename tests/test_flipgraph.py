@@ -167,9 +167,9 @@ def test_search_reaches_target_and_continues_from_start():
 
 def test_refusals():
     with pytest.raises(TargetError):
-        walk(_naive(9, 9, 9), ring="Z2", max_flips=10)
+        walk(_naive(17, 17, 1), ring="Z2", max_flips=10)  # u has 289 > 256 entries
     with pytest.raises(TargetError):
-        pack(_naive(2, 33, 1), "ZT")  # u has 66 entries
+        pack(_naive(5, 52, 1), "ZT")  # u has 260 entries
     with pytest.raises(RingError):
         walk(_naive(2, 2, 2), ring="Z5")
     doubled = _naive(2, 2, 2)

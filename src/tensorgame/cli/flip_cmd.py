@@ -196,7 +196,7 @@ FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--strategy", type=click.Choice(STRATEGIES), default="runners", show_default=True,
                  help="Copy-best runners (tfg) or level-by-level pools (flip-cpd)."),
     click.option("--symmetric", is_flag=True,
-                 help="Walk schemes invariant under the cyclic symmetry (square formats, Z2)."),
+                 help="Walk schemes invariant under the cyclic symmetry (square formats up to <8,8,8>, Z2)."),
     click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
                  help="Checkpoint directory (default: beside the catalogue, per target and ring)."),
     click.option("--goal", type=click.IntRange(min=1), help="Stop once a scheme of this rank is found (with --ring Z: a lifted one)."),
@@ -255,6 +255,10 @@ def flip(ctx: click.Context, words: tuple[str, ...], target_spec: str | None, ri
 
     Every improvement is verified, stored in the catalogue (method "flip") and written
     to --out at once; the run is checkpointed so that --resume continues it.
+
+    Formats with factors of up to 256 entries: matmul sides up to 16 (<16,16,16>;
+    --symmetric up to <8,8,8>). Large formats start best from a meta move, e.g.
+    ``tensorgame flip 12 12 12 --start meta:6,6,6*2,2,2``.
     """
     if target_spec is not None and words:
         raise TargetError("give either N M P (or a kind) or --target, not both")

@@ -4,7 +4,9 @@ A walk applies random *flips* (rank-preserving rewrites of two terms sharing a
 factor), takes every *reduction* that appears (rank −1), and escapes plateaus with
 *plus transitions* and, optionally, *splits* (rank +1). The hot loop is compiled with
 numba on bit-packed factors; see ``_structure`` for the flip-candidate structure and
-``_ring_ops`` for the ring arithmetic. Everything returned is verified exactly.
+``_ring_ops`` for the ring arithmetic. Factors of up to 64 entries are one uint64 word
+(``_kernel``); longer ones, up to 256 (matmul sides up to 16), take ``_wide``'s kernels.
+Everything returned is verified exactly.
 
 Search rings: ``"Z2"`` (results hold mod 2 only), ``"Z3"`` (mod 3 only; Hensel
 lifting may carry them to Z or Q) and ``"ZT"`` (coefficients in {-1, 0, 1}; results
@@ -17,14 +19,18 @@ cyclic symmetry of square matrix multiplication.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from tensorgame.errors import VerificationError
+from tensorgame.errors import TargetError, VerificationError
+from tensorgame.search.flipgraph import _structure, _wide
 from tensorgame.search.flipgraph._kernel import walk_kernel
-from tensorgame.search.flipgraph._structure import META, RANK, allocate, build, load_terms, terms
+from tensorgame.search.flipgraph._structure import META, RANK, ROWS, allocate, load_terms, terms
 from tensorgame.search.flipgraph.packing import (
     PackedScheme,
     check_lengths,
@@ -37,8 +43,8 @@ from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
 __all__ = [
-    "PackedScheme", "WalkResult", "checked_pack", "pack", "search", "search_ring", "unpack", "walk",
-    "warmup",
+    "PackedScheme", "WalkResult", "check_memory", "checked_pack", "pack", "search", "search_ring", "unpack",
+    "walk", "walker_bytes", "warmup",
 ]
 
 #: Flip attempts per compiled call in :func:`search` (a fixed size keeps the walk's
@@ -52,6 +58,43 @@ _SEARCH_PLATEAU = {"Z2": 3_000, "ZT": 20_000, "Z3": 30_000}
 _SEARCH_RESET = 10_000_000
 #: Improvements that a reset may return to.
 _HISTORY = 10
+
+
+class _Engine(NamedTuple):
+    """The compiled walk for one factor width: one word (``_structure``, ``_kernel``)
+    or several (``_wide``); same signatures."""
+
+    build: Callable
+    walk: Callable
+
+
+_ONE_WORD = _Engine(_structure.build, walk_kernel)
+_WIDE = _Engine(_wide.build, _wide.walk_kernel)
+
+
+def walker_bytes(capacity: int, words: int) -> int:
+    """Memory of one walker able to hold ``capacity`` terms of ``words``-word factors
+    (the group table is 3·RMAX² ids: it dominates for large ranks)."""
+    rmax = capacity + 6  # the walker adds plus_diff + 2 (plus_diff 4 by default)
+    width = _structure.table_width(rmax)
+    ids = 4 if words > 1 else 8
+    return 8 * width * (ROWS + 12 * words) + 3 * rmax * rmax * ids + 8 * rmax * (6 * words + 1)
+
+
+def check_memory(capacity: int, words: int, walkers: int) -> None:
+    """Refuse a search whose ``walkers`` walkers would not fit in half of this
+    machine's memory (TargetError: a smaller start or fewer workers is the remedy)."""
+    need = walkers * walker_bytes(capacity, words)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have // 2:
+        raise TargetError(
+            f"{walkers} walks from a rank-{capacity} start need about {need / 2**30:.1f} GiB, more than "
+            f"half of this machine's {have / 2**30:.0f} GiB: use fewer --workers or --runners, "
+            "or a start of lower rank (--start meta:...)"
+        )
 
 
 @dataclass(frozen=True)
@@ -79,24 +122,22 @@ class _Walker:
         self.ring = start.ring
         self.plus_diff = plus_diff
         self.split = split
+        self.engine = _WIDE if start.nz.ndim == 3 else _ONE_WORD  # (3, R, 1) masks: the wide path at W = 1
         rmax = max(start.rank, capacity or 0) + plus_diff + 2
         self.state = allocate(ring_code(start.ring), start.nz, start.sg, start.sc, rmax)
         self.rng = np.array([seed & (2**64 - 1)], dtype=np.uint64)
-        self.best_nz = np.zeros((3, rmax), dtype=np.uint64)
-        self.best_sg = np.zeros((3, rmax), dtype=np.uint64)
+        self.best_nz = np.zeros((3, rmax) + start.nz.shape[2:], dtype=np.uint64)
+        self.best_sg = np.zeros_like(self.best_nz)
         self.best_sc = np.ones(rmax, dtype=np.int64)
-        self.reductions = int(build(self.state))  # the start may hold mergeable terms
-        nz, sg, sc = terms(self.state)
-        self.best_rank = nz.shape[1]
-        self.best_nz[:, : self.best_rank], self.best_sg[:, : self.best_rank] = nz, sg
-        self.best_sc[: self.best_rank] = sc
+        self.reductions = int(self.engine.build(self.state))  # the start may hold mergeable terms
+        self._take_best()
         self.since = 0
         self.attempts = 0
         self.flips = 0
         self.pluses = 0
 
     def run(self, attempts: int, plateau_limit: int, target_rank: int) -> None:
-        best, done, flips, drops, pluses, self.since = walk_kernel(
+        best, done, flips, drops, pluses, self.since = self.engine.walk(
             self.state, self.rng, self.best_nz, self.best_sg, self.best_sc, self.best_rank,
             attempts, plateau_limit, self.plus_diff, target_rank, self.since, self.split,
         )
@@ -113,20 +154,28 @@ class _Walker:
             self.ring, self.best_nz[:, :r].copy(), self.best_sg[:, :r].copy(), self.best_sc[:r].copy()
         )
 
+    def current(self) -> PackedScheme:
+        """A copy of the walk's current scheme."""
+        return PackedScheme(self.ring, *terms(self.state))
+
+    def _take_best(self) -> None:
+        """The current scheme becomes the best so far."""
+        nz, sg, sc = terms(self.state)
+        self.best_rank = nz.shape[1]
+        self.best_nz[:, : self.best_rank], self.best_sg[:, : self.best_rank] = nz, sg
+        self.best_sc[: self.best_rank] = sc
+
     def restart(self, start: PackedScheme) -> None:
         """Continue from another scheme (the best so far is kept)."""
         load_terms(self.state, start.nz, start.sg, start.sc)
-        self.reductions += int(build(self.state))
+        self.reductions += int(self.engine.build(self.state))
         self.since = 0
 
     def reset(self, start: PackedScheme) -> None:
         """Start over from another scheme, which becomes the best so far (a pool task:
         its success is measured against its own start)."""
         self.restart(start)
-        nz, sg, sc = terms(self.state)
-        self.best_rank = nz.shape[1]
-        self.best_nz[:, : self.best_rank], self.best_sg[:, : self.best_rank] = nz, sg
-        self.best_sc[: self.best_rank] = sc
+        self._take_best()
 
     @property
     def rank(self) -> int:

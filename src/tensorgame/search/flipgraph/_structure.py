@@ -20,9 +20,9 @@ merge partners, comparing group ids rather than factor values.
 Layout. The state is three arrays ``S = (I, K, G)`` whose rows are the fields named
 below (``I[TGRP + p, i]`` is the group of term i at position p):
 
-* ``I`` int64 (ROWS, W): scalars (row META), term units, groups, hash values, dup
+* ``I`` int64 (ROWS, width): scalars (row META), term units, groups, hash values, dup
   list, size histogram, worklist;
-* ``K`` uint64 (12, W): factor masks and hash keys;
+* ``K`` uint64 (12, width): factor masks and hash keys (``_wide``: (12, width, words));
 * ``G`` int64 (3·RMAX, RMAX): members of group g at position p in row p·RMAX + g.
 
 Few arrays matter: numba passes each array as ~10 scalars to every call. All compiled
@@ -48,17 +48,25 @@ NZ, SG, HNZ, HSG = 0, 3, 6, 9
 RANK, RMAX, NDUP, MAXSIZE, SHIFT, HMASK, NFREE, RING, NWL = 0, 1, 2, 3, 4, 5, 6, 9, 10
 
 
+def table_width(rmax: int) -> int:
+    """Columns of I and K: the hash slots (load below 1/4), which also fit the worklist
+    (4·rmax + 16 entries)."""
+    return 1 << max(6, int(4 * rmax + 15).bit_length())
+
+
 def allocate(ring: int, nz: np.ndarray, sg: np.ndarray, sc: np.ndarray, rmax: int) -> tuple:
-    """State arrays for a walk over at most ``rmax`` terms, holding the given terms.
+    """State arrays for a walk over at most ``rmax`` terms, holding the given terms:
+    (3, R) masks for these kernels, (3, R, W) for those of ``_wide`` (whose K has a
+    third axis of W words and whose G holds int32 ids: it is 3·RMAX² entries).
 
     Call :func:`build` before walking.
     """
-    hbits = max(6, int(4 * rmax + 15).bit_length())
-    width = 1 << hbits  # hash slots; also fits the worklist (4·rmax + 16 entries)
+    width = table_width(rmax)
     I = np.zeros((ROWS, width), dtype=np.int64)
     I[META, RMAX], I[META, RING] = rmax, ring
-    I[META, SHIFT], I[META, HMASK] = 64 - hbits, width - 1
-    S = (I, np.zeros((12, width), dtype=np.uint64), np.zeros((3 * rmax, rmax), dtype=np.int64))
+    I[META, SHIFT], I[META, HMASK] = 65 - width.bit_length(), width - 1
+    ids = np.int32 if nz.ndim == 3 else np.int64
+    S = (I, np.zeros((12, width) + nz.shape[2:], dtype=np.uint64), np.zeros((3 * rmax, rmax), dtype=ids))
     load_terms(S, nz, sg, sc)
     return S
 
@@ -76,7 +84,7 @@ def load_terms(S: tuple, nz: np.ndarray, sg: np.ndarray, sc: np.ndarray) -> None
 
 
 def terms(S: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Copies of the current terms: (nz, sg, sc)."""
+    """Copies of the current terms: (nz, sg, sc) (masks as in :func:`allocate`)."""
     I, K, _ = S
     r = int(I[META, RANK])
     return K[NZ : NZ + 3, :r].copy(), K[SG : SG + 3, :r].copy(), I[SC, :r].copy()
@@ -134,22 +142,21 @@ def _dup_remove(I, p: int, i: int) -> None:
 
 
 @njit(**NJIT)
-def join(S, p: int, i: int) -> None:
-    """Enter term i's current factor at position p into its group."""
-    I, K, G = S
-    rmax = I[META, RMAX]
-    knz, ksg = K[NZ + p, i], K[SG + p, i]
-    h, found = _lookup(I, K, p, knz, ksg)
-    if found:
-        g = I[HGRP + p, h]
-    else:
-        nf = I[META, NFREE + p] - 1
-        I[META, NFREE + p] = nf
-        g = I[GFREE + p, nf]
-        K[HNZ + p, h], K[HSG + p, h], I[HGRP + p, h] = knz, ksg, g
-        I[GSIZE + p, g] = 0
+def new_group(I, p: int) -> int:
+    """A free group id at position p, emptied."""
+    nf = I[META, NFREE + p] - 1
+    I[META, NFREE + p] = nf
+    g = I[GFREE + p, nf]
+    I[GSIZE + p, g] = 0
+    return g
+
+
+@njit(**NJIT)
+def enter(I, G, p: int, i: int, g: int) -> None:
+    """Add term i to group g at position p (sizes, histogram, dup list); the factor
+    bookkeeping (hash table) is the caller's."""
     n = I[GSIZE + p, g]
-    row = p * rmax + g
+    row = p * I[META, RMAX] + g
     G[row, n] = i
     I[TPOS + p, i] = n
     I[TGRP + p, i] = g
@@ -165,9 +172,9 @@ def join(S, p: int, i: int) -> None:
 
 
 @njit(**NJIT)
-def leave(S, p: int, i: int) -> None:
-    """Take term i out of its group at position p (its factor must still be the old one)."""
-    I, K, G = S
+def exit_group(I, G, p: int, i: int) -> int:
+    """Take term i out of its group's members (sizes, histogram, dup list); returns
+    the group's old size. The caller frees an emptied group (:func:`free_group`)."""
     g = I[TGRP + p, i]
     row = p * I[META, RMAX] + g
     n = I[GSIZE + p, g]
@@ -184,10 +191,36 @@ def leave(S, p: int, i: int) -> None:
         _dup_remove(I, p, i)
     if n == 2:
         _dup_remove(I, p, G[row, 0])
-    if n == 1:
+    return n
+
+
+@njit(**NJIT)
+def free_group(I, p: int, g: int) -> None:
+    I[GFREE + p, I[META, NFREE + p]] = g
+    I[META, NFREE + p] += 1
+
+
+@njit(**NJIT)
+def join(S, p: int, i: int) -> None:
+    """Enter term i's current factor at position p into its group."""
+    I, K, G = S
+    knz, ksg = K[NZ + p, i], K[SG + p, i]
+    h, found = _lookup(I, K, p, knz, ksg)
+    if found:
+        g = I[HGRP + p, h]
+    else:
+        g = new_group(I, p)
+        K[HNZ + p, h], K[HSG + p, h], I[HGRP + p, h] = knz, ksg, g
+    enter(I, G, p, i, g)
+
+
+@njit(**NJIT)
+def leave(S, p: int, i: int) -> None:
+    """Take term i out of its group at position p (its factor must still be the old one)."""
+    I, K, G = S
+    if exit_group(I, G, p, i) == 1:
         _hash_delete(I, K, p, K[NZ + p, i], K[SG + p, i])
-        I[GFREE + p, I[META, NFREE + p]] = g
-        I[META, NFREE + p] += 1
+        free_group(I, p, I[TGRP + p, i])
     I[TGRP + p, i] = -1
 
 
@@ -218,32 +251,46 @@ def push(I, i: int, p: int) -> None:
 
 
 @njit(**NJIT)
-def remove_term(S, i: int) -> None:
-    """Delete term i; the last term moves into its slot (worklist entries follow it)."""
-    I, K, G = S
+def move_last(I, G, i: int, last: int) -> None:
+    """Term ``last`` takes slot i in the groups, the dup list and the scalars (its
+    factors are the caller's to move)."""
     rmax = I[META, RMAX]
     for p in range(3):
-        leave(S, p, i)
-    last = I[META, RANK] - 1
-    if i != last:
-        for p in range(3):
-            g, k = I[TGRP + p, last], I[TPOS + p, last]
-            G[p * rmax + g, k] = i
-            I[TGRP + p, i], I[TPOS + p, i] = g, k
-            I[TGRP + p, last] = -1
-            d = I[DUPIDX + p, last]
-            if d >= 0:
-                I[DUPLIST, d] = (i << 2) | p
-                I[DUPIDX + p, i] = d
-                I[DUPIDX + p, last] = -1
-            K[NZ + p, i], K[SG + p, i] = K[NZ + p, last], K[SG + p, last]
-        I[SC, i] = I[SC, last]
+        g, k = I[TGRP + p, last], I[TPOS + p, last]
+        G[p * rmax + g, k] = i
+        I[TGRP + p, i], I[TPOS + p, i] = g, k
+        I[TGRP + p, last] = -1
+        d = I[DUPIDX + p, last]
+        if d >= 0:
+            I[DUPLIST, d] = (i << 2) | p
+            I[DUPIDX + p, i] = d
+            I[DUPIDX + p, last] = -1
+    I[SC, i] = I[SC, last]
+
+
+@njit(**NJIT)
+def drop_last(I, i: int, last: int) -> None:
+    """The rank shrinks to ``last``; worklist entries of i die, those of ``last`` follow it to i."""
     I[META, RANK] = last
     for k in range(I[META, NWL]):
         if I[WL_TERM, k] == i:
             I[WL_TERM, k] = -1
         elif I[WL_TERM, k] == last:
             I[WL_TERM, k] = i
+
+
+@njit(**NJIT)
+def remove_term(S, i: int) -> None:
+    """Delete term i; the last term moves into its slot (worklist entries follow it)."""
+    I, K, G = S
+    for p in range(3):
+        leave(S, p, i)
+    last = I[META, RANK] - 1
+    if i != last:
+        move_last(I, G, i, last)
+        for p in range(3):
+            K[NZ + p, i], K[SG + p, i] = K[NZ + p, last], K[SG + p, last]
+    drop_last(I, i, last)
 
 
 @njit(**NJIT)

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from tensorgame.errors import TensorGameError
 from tensorgame.search.flipgraph import _SEARCH_PLATEAU, _start, search
-from tensorgame.search.flipgraph._structure import terms
-from tensorgame.search.flipgraph.packing import PackedScheme, search_ring, unpack
+from tensorgame.search.flipgraph.packing import search_ring, unpack
 from tensorgame.tensors.canonical import canonical_hash
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
@@ -89,7 +88,7 @@ def equal_rank_schemes(
         if walker.rank != rank:
             stale += 1
             continue
-        scheme = unpack(PackedScheme(ring, *terms(walker.state)), target)
+        scheme = unpack(walker.current(), target)
         key = canonical_hash(scheme)
         if key in found:
             stale += 1

@@ -9,10 +9,12 @@ flip graph of T_S, where reductions come quickly, and a lower-rank scheme for T_
 replaces S while the whole scheme stays exact. (Arai et al. 2024 restrict the search
 range of large formats for the same reason.)
 
-Neighbourhoods grow breadth-first from a random term, each visited term adding one
-random partner per factor position (a term sharing its u, one sharing its v, one
-sharing its w): that reaches the 2×2×2 blocks of a naive scheme, where Strassen-like
-reductions live, far more often than taking every neighbour does.
+Neighbourhoods grow from a random term by adding, again and again, a term that shares
+a factor with the neighbourhood at the most positions (ties at random): in a naive
+scheme that closes 2×2×2 blocks, where Strassen-like reductions live. Measured from
+the naive schemes over Z2 (local descents alone, seeded): <10,10,10> 1000 -> 932 in
+15 s where growing breadth-first (one random partner per position) found nothing in
+145 descents; <2,5,5> 46 vs 45 and <4,4,4> 58 vs 58 in 5 s.
 """
 
 from __future__ import annotations
@@ -36,20 +38,22 @@ def neighbourhood(scheme: Scheme, rng: np.random.Generator, size: int) -> np.nda
     rank = scheme.rank
     classes = np.stack([np.unique(f, axis=0, return_inverse=True)[1].reshape(-1)
                         for f in (scheme.u, scheme.v, scheme.w)], axis=1)
-    seed = int(rng.integers(rank))
     taken = np.zeros(rank, dtype=bool)
-    taken[seed] = True
-    order, queue = [seed], [seed]
-    while queue and len(order) < size:
-        r = queue.pop(0)
-        for p in rng.permutation(3):
-            partners = np.flatnonzero((classes[:, p] == classes[r, p]) & ~taken)
-            if partners.size and len(order) < size:
-                s = int(partners[rng.integers(partners.size)])
-                taken[s] = True
-                order.append(s)
-                queue.append(s)
-    return np.sort(np.asarray(order))
+    taken[int(rng.integers(rank))] = True
+    present = np.zeros(rank, dtype=np.int64)
+    for _ in range(size - 1):
+        score = np.zeros(rank, dtype=np.int64)
+        for p in range(3):  # positions at which a term shares a factor with the neighbourhood
+            present[:] = 0
+            present[classes[taken, p]] = 1
+            score += present[classes[:, p]]
+        score[taken] = 0
+        best = int(score.max())
+        if best == 0:
+            break
+        ties = np.flatnonzero(score == best)
+        taken[ties[rng.integers(ties.size)]] = True
+    return np.flatnonzero(taken)
 
 
 def local_descent(scheme: Scheme, ring: str, rng: np.random.Generator, *, size: int = LOCAL_SIZE,

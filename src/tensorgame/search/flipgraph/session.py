@@ -19,6 +19,7 @@ from tensorgame.catalog import Catalog, default_catalog_path
 from tensorgame.durations import parse_duration
 from tensorgame.errors import RingError, TargetError, TensorGameError
 from tensorgame.formats import read_scheme
+from tensorgame.search.flipgraph import check_memory
 from tensorgame.search.flipgraph.drivers import (
     FlipOutcome,
     FlipRun,
@@ -27,7 +28,7 @@ from tensorgame.search.flipgraph.drivers import (
     SearchSpace,
 )
 from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE
-from tensorgame.search.flipgraph.packing import check_lengths, search_ring
+from tensorgame.search.flipgraph.packing import check_lengths, search_ring, words
 from tensorgame.tensors.meta import adapt, product
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme, naive_scheme
@@ -193,6 +194,9 @@ def flip_search(
     with Catalog(catalog_path) as opened:
         results_in = "Z" if lift or search == "ZT" else space.result_ring
         start_scheme = resolve_start(start, target, opened, results_in)
+        if not symmetric:  # every runner (or pool task) of every worker, and the coordinator's sprint
+            check_memory(start_scheme.rank, words(target.dims),
+                         workers * (runners if strategy == "runners" else 1) + 1)
         made = run_dir is None and not resume
         if run_dir is None:
             run_dir = run_directory(catalog_path.parent / RUNS_FOLDER / run_slug(space, strategy, lift),

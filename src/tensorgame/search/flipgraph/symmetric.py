@@ -53,7 +53,7 @@ from tensorgame.search.flipgraph._structure import (
     remove_term,
     set_factor,
 )
-from tensorgame.search.flipgraph.packing import PackedScheme, check_lengths, pack, unpack
+from tensorgame.search.flipgraph.packing import PackedScheme, check_lengths, pack, unpack, words
 from tensorgame.tensors.rings import Z2
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.symmetry import cyclic_rotation
@@ -410,12 +410,18 @@ class OrbitScheme:
         return int(self.nz.shape[1])
 
 
-def _square_side(target: Target) -> int:
+def square_side(target: Target) -> int:
+    """n of a target <n,n,n> the symmetric walk can hold (TargetError otherwise)."""
     if not target.is_matmul or len(set(target.params)) != 1:
         raise TargetError(
             f"the symmetric flip graph needs a square matmul target <n,n,n>, not {target.name}"
         )
     check_lengths(target.dims)
+    if words(target.dims) > 1:
+        raise TargetError(
+            f"the symmetric flip graph holds a factor in one 64-bit word: sides up to 8, not {target.name} "
+            "(drop --symmetric for larger formats)"
+        )
     return int(target.params[0])
 
 
@@ -426,7 +432,7 @@ def _term_keys(packed: PackedScheme) -> list[tuple[int, int, int]]:
 def orbit_pack(scheme: Scheme) -> OrbitScheme:
     """Orbit representatives of a σ-invariant scheme read mod 2 (TargetError for a
     non-square target, RingError when the scheme is not invariant)."""
-    _square_side(scheme.target)
+    square_side(scheme.target)
     packed = pack(scheme, "Z2")
     rotated = pack(cyclic_rotation(scheme), "Z2")
     keys, images = _term_keys(packed), _term_keys(rotated)
@@ -509,7 +515,7 @@ class SymmetricWalker:
         self.target = target
         self.plus_diff = plus_diff
         self.split = split
-        self.tp = _transpose_perm(_square_side(target))
+        self.tp = _transpose_perm(square_side(target))
         cap = max(start.rank, capacity or 0) + plus_diff + 3
         self.state = allocate(RING_Z2, np.zeros((3, 0), np.uint64), np.zeros((3, 0), np.uint64),
                               np.ones(0, np.int64), 3 * cap)

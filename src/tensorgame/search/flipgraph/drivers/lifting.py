@@ -9,23 +9,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from tensorgame.search.flipgraph.drivers.space import Payload, SearchSpace
-from tensorgame.search.lifting import hensel_lift
+from tensorgame.search.lifting import MAX_SOLVER_BYTES, hensel_lift, solver_bytes
 from tensorgame.tensors.rings import Z
 from tensorgame.tensors.scheme import Scheme
-
-#: Largest Jacobian (entries) the lifter builds: it is a dense int64 matrix.
-MAX_LIFT_ENTRIES = 60_000_000
 
 
 def lift_key(scheme: Scheme) -> tuple[int, bool]:
     """Order of lifted schemes: lower rank first, then Z before Q."""
     return scheme.rank, scheme.ring != Z
-
-
-def lift_size(scheme: Scheme) -> int:
-    """Entries of the Jacobian Hensel lifting builds for this scheme."""
-    ni, nj, nk = scheme.target.dims
-    return ni * nj * nk * scheme.rank * (ni + nj + nk)
 
 
 def lift_job(scheme: Scheme) -> tuple[Scheme | None, str]:
@@ -73,9 +64,10 @@ class Lifter:
         for payload in candidates:
             self.seen[id(payload)] = payload
             scheme = self.space.scheme(payload)
-            size = lift_size(scheme)
-            if size > MAX_LIFT_ENTRIES:
-                self.note = f"rank {scheme.rank} not lifted: its Jacobian ({size:,} entries) is too large here"
+            size = solver_bytes(scheme.rank, scheme.target.dims, scheme.ring.modulus)
+            if size > MAX_SOLVER_BYTES:
+                self.note = (f"rank {scheme.rank} not lifted: its Jacobian's echelon form could need "
+                             f"{size / 2**30:,.1f} GiB, above the {MAX_SOLVER_BYTES / 2**30:g} GiB allowed")
                 continue
             self.tried += 1
             self.turn += 1

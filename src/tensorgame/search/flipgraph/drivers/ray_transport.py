@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from tensorgame.errors import TensorGameError
+from tensorgame.cluster import connect_ray
 from tensorgame.search.flipgraph.drivers.messages import Order, Report
 from tensorgame.search.flipgraph.drivers.space import SearchSpace
 from tensorgame.search.flipgraph.drivers.worker import run_worker, take_orders
@@ -75,14 +75,6 @@ class FlipActor:
         return self.channel.take(0)
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise TensorGameError("--ray needs the optional 'ray' extra (pip install 'tensorgame[ray]')") from None
-    return ray
-
-
 class RayTransport:
     """Workers as Ray actors of a cluster: ``address`` is "auto" (the running
     cluster), a cluster address, or "local" (start a local instance). If Ray is
@@ -90,15 +82,7 @@ class RayTransport:
     used as it is."""
 
     def __init__(self, address: str) -> None:
-        ray = self.ray = _import_ray()
-        if not ray.is_initialized():
-            try:
-                if address == "local":
-                    ray.init(include_dashboard=False)
-                else:
-                    ray.init(address=address)
-            except ConnectionError as exc:
-                raise TensorGameError(f"--ray {address}: no Ray cluster there ({str(exc).splitlines()[0]})") from None
+        self.ray = connect_ray(address)
         self.actors: list[Any] = []
         self.pending: dict[Any, int] = {}  # the take in flight, per actor
         self.dead: set[int] = set()

@@ -11,12 +11,20 @@ import numpy as np
 
 from tensorgame.errors import TensorGameError
 from tensorgame.search.flipgraph import _SEARCH_PLATEAU, _Walker, checked_pack, unpack
-from tensorgame.search.flipgraph.packing import RESULT_RING, PackedScheme, search_ring
+from tensorgame.search.flipgraph.packing import (
+    RESULT_RING,
+    PackedScheme,
+    ints_to_masks,
+    masks_to_ints,
+    search_ring,
+    words,
+)
 from tensorgame.search.flipgraph.symmetric import (
     OrbitScheme,
     SymmetricWalker,
     is_cyclic_symmetric,
     orbit_unpack,
+    square_side,
     symmetric_start,
 )
 from tensorgame.tensors.scheme import Scheme
@@ -54,6 +62,8 @@ class SearchSpace:
             raise TensorGameError(
                 "the symmetric flip graph searches over Z2 only (use --ring Z2, or --ring Z to lift)"
             )
+        if self.symmetric:
+            square_side(self.target)
 
     @property
     def result_ring(self) -> str:
@@ -95,20 +105,22 @@ class SearchSpace:
         return _Walker(payload, self.target, self.plus_diff, seed, self.split, capacity=capacity)
 
     def encode(self, payload: Payload) -> dict[str, Any]:
-        """Compact JSON form of a payload (bit masks as integers) for checkpoints."""
+        """Compact JSON form of a payload (bit masks as integers, one per factor of any
+        width) for checkpoints."""
         if self.symmetric:
             return {"nz": payload.nz.tolist(), "fixed": payload.fixed.tolist()}
-        return {"nz": payload.nz.tolist(), "sg": payload.sg.tolist(), "sc": payload.sc.tolist()}
+        return {"nz": masks_to_ints(payload.nz), "sg": masks_to_ints(payload.sg), "sc": payload.sc.tolist()}
 
     def decode(self, doc: dict[str, Any]) -> Payload:
         """Inverse of :meth:`encode`; the scheme is re-verified (a checkpoint is input)."""
         try:
-            nz = np.asarray(doc["nz"], dtype=np.uint64).reshape(3, -1)
             if self.symmetric:
+                nz = np.asarray(doc["nz"], dtype=np.uint64).reshape(3, -1)
                 payload: Payload = OrbitScheme(nz, np.asarray(doc["fixed"], dtype=bool))
             else:
-                payload = PackedScheme(self.ring, nz, np.asarray(doc["sg"], dtype=np.uint64).reshape(3, -1),
-                                       np.asarray(doc["sc"], dtype=np.int64))
+                nwords = words(self.target.dims)
+                payload = PackedScheme(self.ring, ints_to_masks(doc["nz"], nwords),
+                                       ints_to_masks(doc["sg"], nwords), np.asarray(doc["sc"], dtype=np.int64))
             scheme = orbit_unpack(payload, self.target) if self.symmetric else unpack(payload, self.target)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise TensorGameError(f"damaged checkpoint: unreadable scheme ({exc})") from None
