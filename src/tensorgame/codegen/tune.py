@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +57,7 @@ from tensorgame.codegen.generate import (
 from tensorgame.durations import parse_duration
 from tensorgame.errors import TensorGameError
 from tensorgame.fileio import atomic_write
+from tensorgame.machine import physical_memory_bytes
 from tensorgame.formats.json_format import scheme_from_json, scheme_to_json
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.target_names import parse_target
@@ -363,10 +363,7 @@ def _check_sizes(sizes: Sequence[int], dtypes: Sequence[str]) -> None:
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise TensorGameError(f"sizes must be positive integers, got {size!r}")
     need = _MATRICES_ALIVE * max(sizes) ** 2 * max(np.dtype(d).itemsize for d in dtypes)
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return
+    memory = physical_memory_bytes()
     if need > memory // 2:
         raise TensorGameError(f"tuning at {max(sizes)}×{max(sizes)} needs about {need / 2**30:.1f} GiB, above half "
                               f"of this machine's {memory / 2**30:.1f} GiB; choose smaller sizes")

@@ -14,13 +14,13 @@ which is how checkpoints store it.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from tensorgame.game.config import MAX_SIDE_LIMIT
+from tensorgame.machine import physical_memory_bytes
 from tensorgame.network.errors import NetworkError
 
 #: Largest token vocabulary (|coefficients| ** chunk) accepted: the policy's output
@@ -33,26 +33,6 @@ MAX_VOCABULARY = 1 << 16
 MEMORY_FRACTION = 0.5
 #: float32 weights, their gradients and Adam's two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
-#: Assumed when the platform reports no memory size.
-_FALLBACK_MEMORY = 8 << 30
-
-
-def physical_memory_bytes() -> int:
-    """This machine's physical memory (sysconf, else /proc/meminfo, else 8 GiB)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return _FALLBACK_MEMORY
-
-
 def memory_budget_bytes() -> int:
     """What a network or a training run may plan to use: :data:`MEMORY_FRACTION` of
     the physical memory."""

@@ -19,7 +19,6 @@ cyclic symmetry of square matrix multiplication.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tensorgame.errors import TargetError, VerificationError
+from tensorgame.machine import physical_memory_bytes
 from tensorgame.search.flipgraph import _structure, _wide
 from tensorgame.search.flipgraph._kernel import walk_kernel
 from tensorgame.search.flipgraph._structure import META, RANK, ROWS, allocate, load_terms, terms
@@ -85,10 +85,7 @@ def check_memory(capacity: int, words: int, walkers: int) -> None:
     """Refuse a search whose ``walkers`` walkers would not fit in half of this
     machine's memory (TargetError: a smaller start or fewer workers is the remedy)."""
     need = walkers * walker_bytes(capacity, words)
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
+    have = physical_memory_bytes()
     if need > have // 2:
         raise TargetError(
             f"{walkers} walks from a rank-{capacity} start need about {need / 2**30:.1f} GiB, more than "
