@@ -152,21 +152,6 @@ def test_demonstrations_stay_in_a_small_alphabet():
     assert (batch.moves == -1).any() and (batch.moves == 1).any()
 
 
-def test_games_leave_the_canonical_basis_once_solved():
-    """canonical_fraction_solved takes over for a target and ring as soon as the run has
-    a scheme below its naive rank there."""
-    cfg = config_from_dict({**TINY, "actors": {"basis_pool_size": 64,
-                                               "canonical_fraction": 1.0, "canonical_fraction_solved": 0.0}})
-    worker = SelfPlayWorker(ActorSpec(cfg.to_dict(), "test-run", None), 0)
-    assert worker._canonical_fraction(0, worker.rings[0]) == 1.0
-    worker.set_weights(worker.model.state_dict(), 0, best={"<2,2,2>/Z2": 8})  # naive rank: not solved
-    assert worker._canonical_fraction(0, worker.rings[0]) == 1.0
-    worker.set_weights(worker.model.state_dict(), 1, best={"<2,2,2>/Z2": 7})
-    assert worker._canonical_fraction(0, worker.rings[0]) == 0.0
-    with pytest.raises(ConfigError, match="canonical_fraction_solved"):
-        config_from_dict({**TINY, "actors": {"canonical_fraction_solved": 1.5}})
-
-
 def test_replay_buffer_round_trip_and_wraparound(tmp_path):
     cfg = config_from_dict(TINY)
     spec = ActorSpec(cfg.to_dict(), "test-run", None)

@@ -177,15 +177,6 @@ class SelfPlayWorker:
                                   elapsed_s=found.elapsed_s)
         return replace(found, catalog_id=added.id, new=added.inserted)
 
-    def _canonical_fraction(self, target: int, ring: Any) -> float:
-        """Share of games in the canonical basis: ``canonical_fraction_solved`` once this
-        target and ring has a scheme below its naive rank in the run."""
-        a = self.cfg.actors
-        best = self.best.get(f"{self.targets[target].name}/{ring}")
-        solved = best is not None and best < self.naive[target]
-        return a.canonical_fraction_solved if solved and a.canonical_fraction_solved is not None \
-            else a.canonical_fraction
-
     def play(self, num_games: int | None = None, seed: int | None = None) -> ActorOutput:
         """Play one batch of games together with the current weights."""
         from tensorgame.network import NetworkEvaluator
@@ -205,7 +196,7 @@ class SelfPlayWorker:
             targets.append(t)
             rings.append(self.rings[ri])
             pool = self.pools[t.dims]
-            if rng.random() < self._canonical_fraction(ti, self.rings[ri]):
+            if rng.random() < cfg.actors.canonical_fraction:
                 idx = 0
             else:
                 idx = int(rng.integers(1, pool.size)) if pool.size > 1 else 0

@@ -129,18 +129,14 @@ class ActorsConfig:
     plays together (one search forest, batched network calls). ``basis_pool_size``:
     random unimodular bases per target (basis 0 is the canonical one);
     ``canonical_fraction``: share of games played in the canonical basis, the rest in
-    a uniformly drawn pool basis; ``canonical_fraction_solved`` (if set) replaces it for
-    a target and ring once the run has found a scheme below the naive rank there (and
-    for the demonstrations made of found schemes): find in the basis where the target
-    is sparse, then learn every other basis. ``tied``: one matrix for all equal-size
-    modes (as in AlphaTensor). ``basis_max_entry``: largest entry of a basis matrix and
-    its inverse (keeps transformed targets small)."""
+    a uniformly drawn pool basis. ``tied``: one matrix for all equal-size modes (as in
+    AlphaTensor). ``basis_max_entry``: largest entry of a basis matrix and its inverse
+    (keeps transformed targets small)."""
 
     num_actors: int = 0
     games_per_batch: int = 16
     basis_pool_size: int = 10_000
     canonical_fraction: float = 0.25
-    canonical_fraction_solved: float | None = None
     tied: bool = True
     basis_max_entry: int = DEFAULT_BASIS_MAX_ENTRY
 
@@ -293,8 +289,6 @@ def _validate(cfg: TrainConfig) -> None:
     _need(a.games_per_batch >= 1, "actors.games_per_batch", ">= 1", a.games_per_batch)
     _need(a.basis_pool_size >= 1, "actors.basis_pool_size", ">= 1", a.basis_pool_size)
     _need(0 <= a.canonical_fraction <= 1, "actors.canonical_fraction", "in [0, 1]", a.canonical_fraction)
-    _need(a.canonical_fraction_solved is None or 0 <= a.canonical_fraction_solved <= 1,
-          "actors.canonical_fraction_solved", "in [0, 1]", a.canonical_fraction_solved)
     _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
     _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)
     _need(r.log_every_steps >= 1, "run.log_every_steps", ">= 1", r.log_every_steps)

@@ -241,9 +241,7 @@ class Trainer:
         self.demos = DemoSource(self.targets, self.rings, self.game, self.pools, seed=cfg.run.seed,
                                 max_rank=cfg.learner.demo_max_rank,
                                 basis_fraction=cfg.learner.demo_basis_fraction,
-                                canonical_fraction=cfg.actors.canonical_fraction
-                                if cfg.actors.canonical_fraction_solved is None
-                                else cfg.actors.canonical_fraction_solved)
+                                canonical_fraction=cfg.actors.canonical_fraction)
         self.replay = ReplayBuffer(cfg.learner.replay_capacity, self.game.max_side, self.game.history,
                                    cfg.mcts.num_samples)
         self.games = 0
