@@ -95,5 +95,63 @@ def test_bad_checkpoints_and_options(run, tmp_path, fresh_checkpoint):
     assert_user_error(run("discover", 2, 2, 2, "--checkpoint", half, "--episodes", 1))
     assert_user_error(run("discover", 2, 2, 2, "--checkpoint", tmp_path / "missing.pt"))
     assert_user_error(run("discover", 3, 3, 3, "--checkpoint", fresh_checkpoint, "--episodes", 1))
-    usage = run("discover", 2, 2, 2, "--method", "agent")
-    assert usage.exit_code == 2 and "--checkpoint" in usage.stderr
+    too_big = run("discover", 3, 3, 3, "--episodes", 1)  # the bundled network plays sides up to 4
+    assert_user_error(too_big)
+    assert "plays sides up to 4" in too_big.stderr
+
+
+# --- the bundled network ------------------------------------------------------------------
+def test_discover_without_a_checkpoint_uses_the_bundled_network(run, catalog_path):
+    """The package ships a trained network: a user gets Strassen's rank without training."""
+    result = run("discover", 2, 2, 2, "--ring", "Z2", "--episodes", 4, "--batch", 4, "--seed", 1, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert Path(doc["checkpoint"]).name == "agent.pt" and doc["checkpoint_games"] > 0
+    assert doc["best_rank"] == 7 and doc["note"] is None  # it has played: no warm-up note
+    with Catalog(catalog_path) as cat:  # what it found is verified and stored
+        assert [e.rank for e in cat.list(method="agent")] and all(e.rank == 7 for e in cat.list(method="agent"))
+
+
+def test_the_bundled_network_is_weights_only_and_says_where_it_came_from():
+    from tensorgame.network import load_checkpoint
+    from tensorgame.training.agent import bundled_checkpoint
+
+    path = bundled_checkpoint()
+    model, optimizer, step, extra = load_checkpoint(path)
+    assert optimizer is None and step > 0 and path.stat().st_size < 2**20
+    record = extra["bundled"]
+    assert record["games"] > 0 and record["trained_s"] > 0 and "game" in record["config"]
+
+
+def test_train_init_bundled_needs_the_same_network_shape(run, tmp_path):
+    config = tmp_path / "small.json"
+    config.write_text(json.dumps({"game": {"targets": ["2,2,2"], "rings": ["Z2"]},
+                                  "network": {"d_model": 16, "heads": 2}}))
+    result = run("train", config, "--run-dir", tmp_path / "r", "--time", "5s", "--init", "bundled")
+    assert_user_error(result)
+    assert "--init bundled: that network differs from the config's: " in result.stderr
+    assert "d_model 48 (config: 16)" in result.stderr
+    result = run("train", config, "--run-dir", tmp_path / "r2", "--resume", "--init", "bundled")
+    assert result.exit_code == 2 and "a resumed run continues its own" in result.stderr
+
+
+def test_train_init_bundled_fine_tunes_from_its_weights(run, tmp_path):
+    import torch
+
+    from tensorgame.network import load_checkpoint
+    from tensorgame.training.agent import bundled_checkpoint
+
+    bundled, _, _, extra = load_checkpoint(bundled_checkpoint())
+    cfg = extra["bundled"]["config"]
+    cfg["learner"] = {**cfg["learner"], "warmup_steps": 2, "lr": 1e-12}  # two steps, weights barely move
+    cfg["run"] = {**cfg["run"], "max_steps": 2}
+    path = tmp_path / "tune.json"
+    path.write_text(json.dumps(cfg))
+    result = run("train", path, "--run-dir", tmp_path / "r", "--init", "bundled", "--json")
+    assert result.exit_code == 0, result.output
+    tuned, _, step, _ = load_checkpoint(json.loads(result.stdout)["checkpoint"])
+    assert step == 2
+    for name, weight in bundled.state_dict().items():
+        assert torch.allclose(weight, tuned.state_dict()[name], atol=1e-6), name
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["kind"] == "init" and r["from"].endswith("agent.pt") for r in records)

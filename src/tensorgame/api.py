@@ -200,7 +200,8 @@ def discover(
     **flip_options: Any,
 ) -> DiscoverOutcome:
     """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
-    trained network + MCTS from ``checkpoint``; the default) or ``"flip"`` (flip-graph
+    trained network + MCTS from ``checkpoint``, by default the bundled one; the default
+    method) or ``"flip"`` (flip-graph
     search; the extra options are :func:`flip`'s). Every scheme found is verified; with
     ``store``, the agent keeps those below the target's naive rank and no worse than
     the session's best (:func:`tensorgame.training.agent.worth_storing`), flip its
@@ -245,13 +246,12 @@ def discover(
         raise TensorGameError(f"unknown discovery method {method!r}: use agent or flip")
     if flip_options:
         raise TensorGameError(f"options {', '.join(sorted(flip_options))} apply to method flip only")
-    if checkpoint is None:
-        raise TensorGameError("method agent needs a checkpoint (a training run's checkpoints/latest.pt)")
     from contextlib import nullcontext
 
+    from tensorgame.training.agent import BUNDLED, load_agent
     from tensorgame.training.agent import discover as agent_discover
-    from tensorgame.training.agent import load_agent
 
+    checkpoint = BUNDLED if checkpoint is None else checkpoint
     agent = load_agent(checkpoint)
     ring = parse_ring(ring)
     with (open_catalog(catalog) if store else nullcontext()) as opened:
@@ -262,7 +262,7 @@ def discover(
         "agent", goal, ring, res.episodes, res.solved, res.best_rank, res.best_count, res.seconds,
         res.best_scheme, sorted(set(res.stored)), res.new_in_catalog,
         {"rank_counts": {str(k): v for k, v in sorted(res.rank_counts.items())},
-         "simulations": res.simulations, "samples": res.samples, "checkpoint": str(checkpoint),
+         "simulations": res.simulations, "samples": res.samples, "checkpoint": agent.origin,
          "checkpoint_step": agent.step, "checkpoint_games": agent.games,
          "best_completed_rank": res.best_completed_rank, "note": agent.unplayed_note})
 
@@ -335,9 +335,12 @@ def train(
     catalog: str | Path | None = None,
     quiet: bool = True,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    init: str | Path | None = None,
 ) -> RunSummary:
     """Train the agent on the targets of ``config`` (TOML or JSON) in ``run_dir``
-    (default ``runs/<config name>``); ``resume`` continues that run. Every scheme the
+    (default ``runs/<config name>``); ``resume`` continues that run; ``init`` starts a
+    new one from other weights (``"bundled"``: the network shipped with the package, or
+    a checkpoint of the same network shape), e.g. to fine-tune it on your targets. Every scheme the
     agent finds is verified, and stored when it beats the target's naive rank and is no
     worse than the run's best for its target and ring; ``RunSummary.phase`` and
     ``.progress()`` say when the run is still in its supervised warm-up (no games
@@ -356,7 +359,7 @@ def train(
     trainer = Trainer(cfg, run_dir, catalog_path=Path(catalog) if catalog is not None else default_catalog_path(),
                       resume=resume, ray_address=ray, time_limit_s=None if time is None else parse_duration(time),
                       quiet=quiet, config_source=None if config is None else str(config),
-                      on_progress=on_progress)
+                      on_progress=on_progress, init=init)
     return trainer.run()
 
 

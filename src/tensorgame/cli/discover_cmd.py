@@ -27,7 +27,8 @@ OBJECTIVES = ("rank", "runtime")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="rank", show_default=True,
               help="rank: lowest rank; runtime: the fastest kernel among equal-rank schemes here.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt.")
+              help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt; "
+                   "default: the network bundled with the package.")
 @click.option("--ring", metavar="RING",
               help=f"agent: Z, Z2 or Z<p>; flip: Z2, ZT, Z3 or Z (search mod 2, then lift); default "
                    f"{DEFAULT_RING}. runtime: ZT (or Z, the same walk), the default.")
@@ -91,8 +92,6 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str | None, ob
         ctx.invoke(flip, words=target, target_spec=None, ring=ring or DEFAULT_RING, time=time_limit or "60",
                    workers=workers, out=out, resume=resume, seed=seed, as_json=as_json, **flip_settings)
         return
-    if checkpoint is None:
-        raise click.UsageError(f"--method {method} needs --checkpoint")
     res = discover_api(" ".join(target), method=method or "agent", ring=ring, checkpoint=checkpoint, time=time_limit,
                        episodes=episodes, simulations=simulations, samples=samples, batch=batch,
                        bases=bases, seed=seed, catalog=state().catalog, store=store)

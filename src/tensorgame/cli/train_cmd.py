@@ -19,11 +19,15 @@ from tensorgame.cli.common import emit_json, json_option, state
               help="Stop after this long, e.g. 90s, 30m, 1h (this session; overrides run.time_limit_s).")
 @click.option("--ray", "ray_address", metavar="ADDRESS|auto",
               help="Run the self-play actors as Ray actors on this cluster (optional 'ray' extra).")
+@click.option("--init", metavar="bundled|CHECKPOINT",
+              help="Start a new run from these weights: 'bundled' (the network shipped with the "
+                   "package; see docs/agent.md for the [network] settings it needs) or a checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
 @click.pass_context
 def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume: bool,
-          time_limit: str | None, ray_address: str | None, quiet: bool, as_json: bool) -> None:
+          time_limit: str | None, ray_address: str | None, init: str | None, quiet: bool,
+          as_json: bool) -> None:
     """Train on the targets and rings of CONFIG (TOML or JSON): supervised learning on
     synthetic demonstrations (alone during the first learner.warmup_steps steps, the
     warm-up, which the display and the summary name), then mixed with self-play (tree
@@ -41,7 +45,7 @@ def train(ctx: click.Context, config: Path | None, run_dir: Path | None, resume:
     if resume and run_dir is None:
         raise click.UsageError("--resume needs --run-dir")
     summary = train_api(config, run_dir=run_dir, resume=resume, time=time_limit, ray=ray_address,
-                        catalog=state().catalog, quiet=quiet or as_json)
+                        catalog=state().catalog, quiet=quiet or as_json, init=init)
     doc = {"run_id": summary.run_id, "run_dir": str(summary.run_dir), "step": summary.step,
            "elapsed_s": round(summary.elapsed_s, 1), "session_s": round(summary.session_s, 1),
            "games": summary.games, "found": summary.found, "best": summary.best,

@@ -39,6 +39,22 @@ from tensorgame.training.learner import single_thread
 
 #: What every scheme the agent stores is tagged with (discover and training alike).
 METHOD = "agent"
+#: ``discover --method agent`` without ``--checkpoint``, and ``train --init bundled``:
+#: the network that ships with the package (weights only; how it was trained is in its
+#: ``extra["bundled"]`` record and in docs/agent.md).
+BUNDLED = "bundled"
+
+
+def bundled_checkpoint() -> Path:
+    """Path of the network that ships with the package."""
+    from importlib.resources import files
+
+    return Path(str(files("tensorgame.data").joinpath("agent.pt")))
+
+
+def checkpoint_path(spec: str | Path) -> Path:
+    """A checkpoint file, or the bundled network for ``"bundled"``."""
+    return bundled_checkpoint() if str(spec) == BUNDLED else Path(spec)
 
 
 def worth_storing(rank: int, naive_rank: int, best: int | None) -> bool:
@@ -82,10 +98,12 @@ class Agent:
         return f"{where} has trained {self.step} supervised steps but has not played a self-play game yet"
 
 
-def load_agent(path: str | Path) -> Agent:
+def load_agent(path: str | Path = BUNDLED) -> Agent:
     """An agent from a checkpoint of ``tensorgame train`` (or any network checkpoint:
-    game settings then default to the network's side, history and alphabet)."""
+    game settings then default to the network's side, history and alphabet); the
+    bundled network by default."""
     single_thread()
+    path = checkpoint_path(path)
     model, _, step, extra = load_checkpoint(path)
     cfg = model.config
     game_extra = extra.get("game", {}) if isinstance(extra.get("game", {}), dict) else {}

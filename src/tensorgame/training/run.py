@@ -183,7 +183,11 @@ class Trainer:
                  resume: bool = False, ray_address: str | None = None,
                  time_limit_s: float | None = None, quiet: bool = False,
                  console: Console | None = None, config_source: str | None = None,
-                 on_progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_progress: Callable[[dict[str, Any]], None] | None = None,
+                 init: str | Path | None = None) -> None:
+        if init is not None and resume:
+            raise RunError("--init starts a new run from other weights; a resumed run continues its own")
+        self.init = init
         self.run_dir = Path(run_dir)
         self.catalog_path = Path(catalog_path)
         self.resume = resume
@@ -252,6 +256,21 @@ class Trainer:
         self.best: dict[str, int | None] = {s: None for s in self.sources}
         self.recent: dict[str, deque] = {s: deque(maxlen=WINDOW) for s in self.sources}
         self.actor_counters: list[int] = []
+
+    def _initialise(self) -> Path:
+        """Start from another network's weights (``--init``: the bundled network or a
+        checkpoint), e.g. to fine-tune it on other targets; its shape must be the config's."""
+        from tensorgame.training.agent import checkpoint_path
+
+        path = checkpoint_path(self.init)
+        model, _, _, _ = load_checkpoint(path)
+        mine = self.learner.model.config
+        if model.config != mine:
+            diff = ", ".join(f"{f} {getattr(model.config, f)!r} (config: {getattr(mine, f)!r})"
+                             for f in mine.__dataclass_fields__ if getattr(model.config, f) != getattr(mine, f))
+            raise RunError(f"--init {self.init}: that network differs from the config's: {diff}")
+        self.learner.model.load_state_dict(model.state_dict())
+        return path
 
     def _restore(self) -> int:
         """Load the checkpoint and what goes with it; returns the step resumed at."""
@@ -446,6 +465,7 @@ class Trainer:
         self._build()
         self.t0 = time.monotonic()
         start_step = self._restore() if self.resume else 0
+        initial = self._initialise() if self.init is not None else None
         if self.resume and not (self.run_dir / CHECKPOINT).exists():
             raise RunError(f"{self.run_dir}: nothing to resume (no checkpoint)")
         self.metrics = MetricsLog(self.run_dir, resume_step=start_step if self.resume else None,
@@ -455,6 +475,9 @@ class Trainer:
                                 "wall": time.time()})
             self.display.message(f"resumed {self.run_id} at step {start_step} "
                                  f"({len(self.replay)} replay positions, {len(self.demos.solutions)} solutions)")
+        if initial is not None:
+            self.metrics.write({"kind": "init", "step": 0, "from": str(initial), "wall": time.time()})
+            self.display.message(f"started from the weights of {initial}")
         self.actors = None
         reason = "finished"
         self.last_checkpoint = time.monotonic()
