@@ -20,7 +20,3 @@ def test_discover_flip_reaches_strassen_rank(tmp_path):
     doc = json.loads(result.output)
     assert doc["best"]["rank"] == 7 and doc["best"]["ring"] == "Z2"
     assert CliRunner().invoke(cli, ["verify", str(tmp_path / "b.json")]).exit_code == 0
-
-
-def test_discover_agent_needs_a_checkpoint():
-    assert CliRunner().invoke(cli, ["discover", "2", "2", "2", "--method", "agent"]).exit_code == 2
