@@ -155,3 +155,9 @@ def test_train_init_bundled_fine_tunes_from_its_weights(run, tmp_path):
         assert torch.allclose(weight, tuned.state_dict()[name], atol=1e-6), name
     records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert any(r["kind"] == "init" and r["from"].endswith("agent.pt") for r in records)
+
+
+def test_discover_says_when_it_plays_the_bundled_network(run):
+    result = run("discover", 2, 2, 2, "--ring", "Z2", "--episodes", 2, "--batch", 2, "--no-store")
+    assert result.exit_code == 0, result.output
+    assert "network: the one bundled with the package" in result.stdout and "agent.pt" in result.stdout

@@ -98,6 +98,8 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str | None, ob
     tgt, req_ring = res.target, res.ring
     if res.details.get("note"):
         click.echo(f"note: {res.details['note']}", err=True)
+    if checkpoint is None and not as_json:
+        click.echo(f"network: the one bundled with the package ({res.details['checkpoint']}; see docs/agent.md)")
     if out is not None and res.best_scheme is not None:
         from tensorgame.formats import write_scheme
 
