@@ -11,7 +11,11 @@ the file is absent). Writes a Markdown table to stdout, JSON to
 ``benchmarks/results/flip_ranks.json`` and a PNG of rank against time for <4,4,4>.
 
     python benchmarks/flip_ranks.py [--budget 30] [--scale] [--workers 2] [--rings Z2,Z]
-                                    [--formats 3,3,3;4,4,4] [--strategy runners]
+                                    [--formats 3,3,3;4,4,4] [--strategy runners] [--resume]
+
+The JSON is rewritten after every cell, so a long table (10 minutes a cell) can run in
+pieces: ``--resume`` keeps the cells of ``--out`` that ran with the same budget, workers,
+strategy and seed, and runs only the others.
 
 Rings: ``Z2`` (results hold mod 2), ``Z`` (the default over-Z column: search mod 2,
 Hensel-lift every improvement, the lifted rank is reported; a run stops at the best
@@ -37,7 +41,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import tensorgame as tg  # noqa: E402
-from tensorgame.search.flipgraph.drivers import FlipOutcome, FlipSettings, SearchSpace, run_flip  # noqa: E402
+from tensorgame.fileio import atomic_write  # noqa: E402
+from tensorgame.search.flipgraph.drivers import (  # noqa: E402
+    FlipOutcome,
+    FlipSettings,
+    SearchSpace,
+    run_flip,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS_CSV = Path(__file__).resolve().parents[2] / "shared" / "brief" / "targets.csv"
@@ -139,6 +149,34 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What must match for an earlier cell to stand in for a new one."""
+    return {"budget_s": args.budget, "scale": args.scale, "workers": args.workers, "strategy": args.strategy,
+            "seed": args.seed}
+
+
+def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
+    """Cells of an earlier run of --out with the same settings, by (format, ring)."""
+    try:
+        doc = json.loads(args.out.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot resume from {args.out}: {exc}") from None
+    if not isinstance(doc, dict) or any(doc.get(k) != v for k, v in _settings(args).items()):
+        raise SystemExit(f"error: {args.out} was written with other settings; choose another --out to start afresh")
+    return {(r["format"], r["ring"]): r for r in doc.get("rows", [])}
+
+
+def _write(args: argparse.Namespace, refs: dict, rows: list[dict[str, Any]]) -> None:
+    """Rewrite the JSON (after every cell, so that a stopped table resumes)."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, json.dumps({
+        "machine": platform.platform(), "cpus": os.cpu_count(), **_settings(args),
+        "references": str(TARGETS_CSV) if refs else None, "rows": rows,
+    }, indent=2).encode())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per format and ring")
@@ -150,19 +188,28 @@ def main() -> None:
     parser.add_argument("--strategy", default="runners", choices=["runners", "pool"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flip_ranks.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the cells of --out run with the same settings; run the others")
     args = parser.parse_args()
     chosen = [tuple(int(x) for x in f.split(",")) for f in args.formats.split(";") if f] or FORMATS
     refs = _references()
+    done = _earlier_rows(args) if args.resume else {}
     rows = []
     t0 = time.perf_counter()
     for shape in chosen:
         for ring in args.rings.split(","):
+            key = (f"<{shape[0]},{shape[1]},{shape[2]}>", ring)
+            if key in done:
+                rows.append(done[key])
+                print(f"{key[0]} {ring}: kept from {args.out}", flush=True)
+                continue
             _, best = _goal(ring, refs.get(shape))
             outcome = _run(shape, ring, args, best)
             rows.append(_row(shape, ring, outcome, _budget(shape, args), refs))
             r = rows[-1]
             print(f"{r['format']} {ring}: rank {r['rank']} over {r['holds_in']} at {r['time_to_rank_s']:.1f} s "
                   f"({r['flips_per_s']:.3g} flips/s)", flush=True)
+            _write(args, refs, [*rows, *(row for key, row in done.items() if row not in rows)])
     print()
     per = "× naive/27 (at least that)" if args.scale else "per format and ring"
     print(f"budget {args.budget:g} s {per}, {args.workers} workers, strategy {args.strategy}, "
@@ -173,12 +220,7 @@ def main() -> None:
               for r in rows if r["reaches_alphatensor"] is False]
     if missed:
         print("\nbelow AlphaTensor's rank within the budget: " + ", ".join(missed))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "machine": platform.platform(), "cpus": os.cpu_count(), "budget_s": args.budget, "scale": args.scale,
-        "workers": args.workers, "strategy": args.strategy, "seed": args.seed,
-        "references": str(TARGETS_CSV) if refs else None, "rows": rows,
-    }, indent=2))
+    _write(args, refs, [*rows, *(row for row in done.values() if row not in rows)])
     png = args.out.with_name("flip_ranks_444.png")
     print(f"wrote {args.out}" + (f" and {png}" if _plot(rows, png) else ""))
 
