@@ -322,6 +322,31 @@ def test_a_sprint_reaching_the_goal_starts_no_worker(tmp_path):
             assert outcome.lifted.rank == 23 and str(outcome.lifted.ring) == "Z" and outcome.lifted.verify().ok
 
 
+def test_workers_are_not_waited_for_once_the_goal_is_reached(tmp_path):
+    """At the goal the run stops its workers without a grace period (their rounds in
+    progress cannot matter and would delay the result); at the end of the time budget
+    they get one to send their last reports."""
+    from tensorgame.search.flipgraph.drivers.transport import STOP_GRACE_S, ProcessTransport
+
+    class Recording(ProcessTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.graces: list[float] = []
+
+        def stop(self, grace_s: float = STOP_GRACE_S):
+            self.graces.append(grace_s)
+            return super().stop(grace_s)
+
+    target = tg.matmul_target(3, 3, 3)
+    for goal, time_s, expected in ((23, 60, ("goal", 0.0)), (1, 1.5, ("time", STOP_GRACE_S))):
+        transport = Recording()
+        outcome = FlipRun(SearchSpace(target, "Z2"), FlipSettings(workers=2, time_s=time_s, goal=goal, sprint_s=0,
+                                                                  seed=2),
+                          tg.naive_scheme(target), run_dir=tmp_path / f"run-{goal}", transport=transport).run()
+        assert (outcome.stopped, *transport.graces) == expected
+        assert outcome.best.verify().ok and outcome.best.rank <= 23 + (goal == 1) * 4
+
+
 # --- Ray ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_ray_workers_survive_a_killed_actor(tmp_path):

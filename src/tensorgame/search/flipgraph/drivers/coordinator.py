@@ -35,7 +35,11 @@ from tensorgame.search.flipgraph.drivers.messages import (
 from tensorgame.search.flipgraph.drivers.settings import HISTORY, FlipSettings
 from tensorgame.search.flipgraph.drivers.sink import RunSink
 from tensorgame.search.flipgraph.drivers.space import Payload, SearchSpace
-from tensorgame.search.flipgraph.drivers.transport import ProcessTransport, Transport
+from tensorgame.search.flipgraph.drivers.transport import (
+    STOP_GRACE_S,
+    ProcessTransport,
+    Transport,
+)
 from tensorgame.tensors.canonical import canonical_hash
 from tensorgame.tensors.rings import Z
 from tensorgame.tensors.scheme import Scheme
@@ -429,7 +433,10 @@ class FlipRun:
         """Stop the workers, take their last reports, finish the lifting of the final
         best, checkpoint, and record the outcome."""
         if self.started:  # (not when the sprint reached the goal)
-            for report in self.transport.stop():
+            # at the goal nothing the workers' current rounds find can matter, and waiting
+            # for those rounds to end (up to 2^20 attempts a runner) would delay the result
+            grace = 0.0 if stopped == "goal" else STOP_GRACE_S
+            for report in self.transport.stop(grace):
                 self._handle(report)
         if self.lifter.executor is not None:
             if stopped != "interrupted":

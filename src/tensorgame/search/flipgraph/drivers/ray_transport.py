@@ -18,12 +18,11 @@ from typing import Any
 from tensorgame.cluster import connect_ray
 from tensorgame.search.flipgraph.drivers.messages import Order, Report
 from tensorgame.search.flipgraph.drivers.space import SearchSpace
+from tensorgame.search.flipgraph.drivers.transport import STOP_GRACE_S
 from tensorgame.search.flipgraph.drivers.worker import run_worker, take_orders
 
 #: Longest a ``take`` waits for a report (the coordinator's latency when idle).
 _TAKE_WAIT_S = 0.2
-#: Seconds the actors get to send their last reports once asked to stop.
-_STOP_GRACE_S = 5.0
 
 
 class _ThreadChannel:
@@ -68,10 +67,11 @@ class FlipActor:
     def take(self) -> list[Report]:
         return self.channel.take(_TAKE_WAIT_S)
 
-    def stop(self) -> list[Report]:
-        """Stop walking; the reports not yet taken, the final counters last."""
+    def stop(self, grace_s: float) -> list[Report]:
+        """Stop walking; the reports not yet taken, the final counters last (those of
+        the round in progress only if it ends within ``grace_s``)."""
         self.channel.stop.set()
-        self.thread.join(timeout=_STOP_GRACE_S)
+        self.thread.join(timeout=grace_s)
         return self.channel.take(0)
 
 
@@ -121,13 +121,13 @@ class RayTransport:
     def lost(self) -> set[int]:
         return set(self.dead)
 
-    def stop(self) -> list[Report]:
+    def stop(self, grace_s: float = STOP_GRACE_S) -> list[Report]:
         """Stop the live actors; the reports of the takes in flight come first, each
         actor's final counters last."""
-        finals = {self.actors[w].stop.remote(): w for w in range(len(self.actors)) if w not in self.dead}
+        finals = {self.actors[w].stop.remote(grace_s): w for w in range(len(self.actors)) if w not in self.dead}
         owners = {**self.pending, **finals}
         refs = list(owners)
-        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=_STOP_GRACE_S + 1)
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=grace_s + 1)
         done = set(ready)
         got: list[Report] = []
         for ref in refs:

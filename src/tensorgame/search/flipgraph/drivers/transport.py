@@ -12,8 +12,9 @@ from tensorgame.search.flipgraph.drivers.messages import Order, Report
 from tensorgame.search.flipgraph.drivers.space import SearchSpace
 from tensorgame.search.flipgraph.drivers.worker import worker_process
 
-#: Seconds the workers get to send their last reports once asked to stop.
-_STOP_GRACE_S = 5.0
+#: Seconds the workers get to send their last reports once asked to stop at the end of
+#: the time budget (a run that reached its goal does not wait: see FlipRun._shutdown).
+STOP_GRACE_S = 5.0
 
 
 class Transport(Protocol):
@@ -31,8 +32,9 @@ class Transport(Protocol):
     def lost(self) -> set[int]:
         """Workers that died (their walks are lost; the others go on)."""
 
-    def stop(self) -> list[Report]:
-        """Stop every worker and return the reports they sent while finishing."""
+    def stop(self, grace_s: float = STOP_GRACE_S) -> list[Report]:
+        """Stop every worker and return the reports they sent while finishing, waiting
+        up to ``grace_s`` for them (0: only those already sent)."""
 
 
 class ProcessTransport:
@@ -72,13 +74,13 @@ class ProcessTransport:
     def lost(self) -> set[int]:
         return {w for w, p in enumerate(self.procs) if not p.is_alive()}
 
-    def stop(self) -> list[Report]:
+    def stop(self, grace_s: float = STOP_GRACE_S) -> list[Report]:
         inboxes, self.inboxes = self.inboxes, []  # nothing more to send
         if not self.procs:
             return []
         self.stop_event.set()
         got: list[Report] = []
-        deadline = time.monotonic() + _STOP_GRACE_S
+        deadline = time.monotonic() + grace_s
         # read while the workers finish: a worker exits only once its reports are
         # flushed, and improvements found in the last moments count
         while any(p.is_alive() for p in self.procs) and time.monotonic() < deadline:
