@@ -434,6 +434,8 @@ def test_combine_kernel_refuses_misuse():
         combine(out, (x,) * 9, (1,) * 9)
     with pytest.raises(TensorGameError, match="dtype"):
         combine(out.astype(np.float16), (x.astype(np.float16),), (1,))
+    with pytest.raises(TensorGameError, match="contiguous rows"):
+        combine(np.zeros((3, 8))[:, ::2], (x,), (1,))
 
 
 def test_bench_times_numba_beside_the_reference_with_the_products_split(strassen18):

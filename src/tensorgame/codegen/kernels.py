@@ -33,13 +33,16 @@ KERNEL_DTYPES = frozenset(np.dtype(c) for c in "bhilqBHILQfdFD")
 def _combine(out, srcs, coefs):  # pragma: no cover - compiled by numba
     rows, cols = out.shape
     for i in prange(rows):
-        o = out[i]
-        x = srcs[0][i]
+        # ascontiguousarray: a row view typed contiguous (checked at run time; no copy for
+        # the contiguous rows every block has), without which LLVM does not vectorise the
+        # loops over layout-A rows; `combine` refuses outputs whose rows are strided
+        o = np.ascontiguousarray(out[i])
+        x = np.ascontiguousarray(srcs[0][i])
         c = coefs[0]
         for j in range(cols):
             o[j] = c * x[j]
         for t in range(1, len(srcs)):
-            x = srcs[t][i]
+            x = np.ascontiguousarray(srcs[t][i])
             c = coefs[t]
             for j in range(cols):
                 o[j] += c * x[j]
@@ -71,6 +74,8 @@ def combine(out: np.ndarray, srcs: Sequence[np.ndarray], coefs: Sequence[int]) -
         raise TensorGameError(f"combine takes 1 to {MAX_PASS_TERMS} operands with one coefficient each")
     if out.dtype not in KERNEL_DTYPES:
         raise TensorGameError(f"combine has no kernel for dtype {out.dtype}")
+    if out.ndim == 2 and out.shape[1] > 1 and out.strides[1] != out.itemsize:
+        raise TensorGameError("combine writes rows in place, so the output needs contiguous rows")
     # astype wraps negative coefficients for unsigned dtypes, matching NumPy's subtraction
     factors = np.asarray(coefs, dtype=np.int64).astype(out.dtype)
     _kernel(out.dtype, len(srcs))(out, tuple(srcs), factors)
