@@ -31,7 +31,8 @@ OBJECTIVES = ("rank", "runtime")
                    "default: the network bundled with the package.")
 @click.option("--ring", metavar="RING",
               help=f"agent: Z, Z2 or Z<p>; flip: Z2, ZT, Z3 or Z (search mod 2, then lift); default "
-                   f"{DEFAULT_RING}. runtime: ZT (or Z, the same walk), the default.")
+                   f"{DEFAULT_RING}. runtime: Z (walk mod 2, keep the schemes that Hensel-lift to Z; "
+                   f"default) or ZT (ternary walk).")
 @click.option("--workers", type=click.IntRange(min=1), help="flip: worker processes (default: every core).")
 @click.option("--resume", is_flag=True, help="flip: continue the checkpointed run.")
 @click.option("--simulations", type=click.IntRange(0, 100_000),
@@ -78,9 +79,11 @@ def discover(ctx: click.Context, target: tuple[str, ...], method: str | None, ob
     a self-play game yet gets a note on stderr. Options marked flip: apply to --method
     flip only (see `tensorgame flip --help`).
 
-    --objective runtime collects --schemes inequivalent schemes of the best rank over Z
-    (flip walks at that rank; --goal sets it), stores them, times each generated kernel
-    at --size against numpy.matmul, and prints the spread and the fastest."""
+    --objective runtime walks from the naive scheme to the best published rank over Z
+    (--goal sets it) and collects --schemes inequivalent schemes of it over Z (--ring Z:
+    a mod-2 walk, each new scheme Hensel-lifted, those that lift kept; ZT: a ternary
+    walk), stores them, times each generated kernel at --size against numpy.matmul,
+    and prints the spread and the fastest."""
     if objective == "runtime":
         res = discover_api(" ".join(target), method=method, objective=objective, ring=ring, time=time_limit,
                            seed=seed, catalog=state().catalog, schemes=count, size=size, dtype=dtype,
@@ -144,7 +147,8 @@ def _report_runtime(res: DiscoverOutcome, out: Path | None, as_json: bool) -> No
         emit_json(doc)
         return
     click.echo(f"{res.target.name} over Z: {res.best_count} inequivalent schemes of rank {res.best_rank} "
-               f"({d['stopped']}; {d['flips']:,} flips, {res.seconds:.1f}s), {res.new_in_catalog} new in the catalogue")
+               f"({d['stopped']}; {d['walk']} walk, {d['walked']} classes visited, {d['flips']:,} flips, "
+               f"{res.seconds:.1f}s), {res.new_in_catalog} new in the catalogue")
     click.echo(f"timed {d['timed']} at {d['size']}×{d['size']} {d['dtype']}"
                + (f" ({d['excluded']} over the error bound left out)" if d["excluded"] else "")
                + f": fastest {d['fastest_s']:.4g}s, median {d['median_s']:.4g}s, slowest {d['slowest_s']:.4g}s")

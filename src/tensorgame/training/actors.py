@@ -27,6 +27,11 @@ How it runs (the same worker code each time):
   may run on machines without the catalogue file, so they return the schemes they found
   and the learner stores those worth storing on arrival.
 
+With ``actors.runtime_reward`` a game that ends with a scheme over Z gains the
+runtime term (:mod:`tensorgame.training.runtime_reward`) in its return: in every
+position's value target and in the logged return; classes timed for the first time
+come back in :attr:`ActorOutput.timings`.
+
 Provenance of a stored scheme: method "agent"; seed = the game batch's seed; source = a
 compact JSON object with the run id, the learner step of the weights that played,
 the actor, game index, target, ring and basis index.
@@ -58,6 +63,7 @@ from tensorgame.training.config import (
     targets_of,
 )
 from tensorgame.training.replay import Positions, episodes_to_positions
+from tensorgame.training.runtime_reward import RuntimeReward, Timer
 
 
 def basis_pools(cfg: TrainConfig) -> dict[tuple[int, int, int], BasisPool]:
@@ -97,7 +103,9 @@ class Found:
 @dataclass
 class ActorOutput:
     """One batch of games: positions for the replay buffer, schemes found, and per
-    game (source index into the run's (target, ring) pairs, solved, total return)."""
+    game (source index into the run's (target, ring) pairs, solved, total return
+    with the runtime term); ``timings``: classes timed in this batch for the runtime
+    term (target, ring, rank, kernel/library time ratio)."""
 
     positions: Positions | None
     found: list[Found]
@@ -106,7 +114,8 @@ class ActorOutput:
     moves: int
     seconds: float
     actor: int
-    log: list[tuple[int, bool, int]] = field(default_factory=list)
+    log: list[tuple[int, bool, float]] = field(default_factory=list)
+    timings: list[tuple[str, str, int, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ class ActorSpec:
 class SelfPlayWorker:
     """Plays games with the current weights (see the module doc)."""
 
-    def __init__(self, spec: ActorSpec, actor: int) -> None:
+    def __init__(self, spec: ActorSpec, actor: int, timer: Timer | None = None) -> None:
+        """``timer``: the runtime term's (default bench's ``time_calls``; tests fake it)."""
         from tensorgame.network import AlphaTensorNet
         from tensorgame.training.learner import single_thread
 
@@ -142,6 +152,9 @@ class SelfPlayWorker:
         self.version = -1
         self.counter = 0
         self._catalog: Any = None
+        a = self.cfg.actors
+        self.runtime = RuntimeReward(a.runtime_weight, a.runtime_size, a.runtime_dtype, timer=timer,
+                                     seed=self.cfg.run.seed) if a.runtime_reward else None
 
     def set_weights(self, state_dict: dict[str, Any], version: int,
                     best: dict[str, int | None] | None = None) -> int:
@@ -209,7 +222,8 @@ class SelfPlayWorker:
                                config=self.mcts, rng=rng)
         seconds = time.perf_counter() - start
         found: list[Found] = []
-        log = [(int(s), r.scheme is not None, int(r.total_return)) for r, s in zip(results, src)]
+        final, timings = self._runtime_terms(results)
+        log = [(int(s), r.scheme is not None, r.total_return + x) for r, s, x in zip(results, src, final)]
         for g, (r, s) in enumerate(zip(results, src)):
             if r.scheme is None:
                 continue
@@ -221,9 +235,25 @@ class SelfPlayWorker:
             found.append(self._store(Found(r.scheme, ti, int(seed), source, seconds)))
         positions = None
         if any(r.num_moves for r in results):
-            positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src])
+            positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src], final)
         return ActorOutput(positions, found, self.version, n, sum(r.num_moves for r in results),
-                           seconds, self.actor, log)
+                           seconds, self.actor, log, timings)
+
+    def _runtime_terms(self, results: list[Any]) -> tuple[list[float], list[tuple[str, str, int, float]]]:
+        """Per game the runtime term of its return (0 when off, unsolved or mod p), and
+        the classes timed for the first time."""
+        final = [0.0] * len(results)
+        timings: list[tuple[str, str, int, float]] = []
+        if self.runtime is None:
+            return final, timings
+        for g, r in enumerate(results):
+            got = None if r.scheme is None else self.runtime.ratio(r.scheme)
+            if got is None:
+                continue
+            final[g] = -self.runtime.weight * got[0]
+            if got[1]:
+                timings.append((r.scheme.target.name, str(r.scheme.ring), r.scheme.rank, got[0]))
+        return final, timings
 
     def close(self) -> None:
         if self._catalog is not None:

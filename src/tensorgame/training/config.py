@@ -131,7 +131,10 @@ class ActorsConfig:
     ``canonical_fraction``: share of games played in the canonical basis, the rest in
     a uniformly drawn pool basis. ``tied``: one matrix for all equal-size modes (as in
     AlphaTensor). ``basis_max_entry``: largest entry of a basis matrix and its inverse
-    (keeps transformed targets small)."""
+    (keeps transformed targets small). ``runtime_reward``: a game that ends with a
+    complete scheme over Z gains ``-runtime_weight`` × (its one-level kernel's time /
+    numpy.matmul's) on ``runtime_size``² matrices of ``runtime_dtype``, each class timed
+    once per actor (:mod:`tensorgame.training.runtime_reward`); off by default."""
 
     num_actors: int = 0
     games_per_batch: int = 16
@@ -139,6 +142,10 @@ class ActorsConfig:
     canonical_fraction: float = 0.25
     tied: bool = True
     basis_max_entry: int = DEFAULT_BASIS_MAX_ENTRY
+    runtime_reward: bool = False
+    runtime_weight: float = 1.0
+    runtime_size: int = 512
+    runtime_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -290,6 +297,7 @@ def _validate(cfg: TrainConfig) -> None:
     _need(a.basis_pool_size >= 1, "actors.basis_pool_size", ">= 1", a.basis_pool_size)
     _need(0 <= a.canonical_fraction <= 1, "actors.canonical_fraction", "in [0, 1]", a.canonical_fraction)
     _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
+    _check_runtime_reward(g, a)
     _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)
     _need(r.log_every_steps >= 1, "run.log_every_steps", ">= 1", r.log_every_steps)
     _need(r.time_limit_s >= 0, "run.time_limit_s", ">= 0", r.time_limit_s)
@@ -303,13 +311,36 @@ def _validate(cfg: TrainConfig) -> None:
     _check_memory(cfg)
 
 
+def _check_runtime_reward(g: GameSection, a: ActorsConfig) -> None:
+    """The runtime term's settings, and that it can apply: a kernel needs a matrix
+    multiplication scheme over Z, so some ring must be Z and every target a product."""
+    from tensorgame.tensors.rings import parse_ring
+    from tensorgame.tensors.target_names import parse_target
+    from tensorgame.training.runtime_reward import DTYPES, MAX_SIZE, MIN_SIZE
+
+    _need(a.runtime_weight > 0, "actors.runtime_weight", "> 0", a.runtime_weight)
+    _need(MIN_SIZE <= a.runtime_size <= MAX_SIZE, "actors.runtime_size", f"in {MIN_SIZE}..{MAX_SIZE}",
+          a.runtime_size)
+    _need(a.runtime_dtype in DTYPES, "actors.runtime_dtype", " or ".join(DTYPES), a.runtime_dtype)
+    if not a.runtime_reward:
+        return
+    if all(parse_ring(r).is_modular for r in g.rings):
+        raise ConfigError("actors.runtime_reward needs Z among game.rings (a scheme mod p is no kernel over "
+                          f"the reals), got {list(g.rings)!r}")
+    for i, t in enumerate(g.targets):
+        _need(parse_target(t).is_matmul, f"game.targets[{i}]", "a matrix multiplication with "
+              "actors.runtime_reward (kernels exist only for those)", t)
+
+
 def memory_estimate(cfg: TrainConfig) -> dict[str, int]:
     """Bytes a run plans to hold, by part, estimated from the sizes alone (before
     anything is built): the network in training (weights, gradients, Adam moments,
     plus a weight copy per actor process), the replay buffer (allocated whole at
-    start) and one learner batch's float32 activations (torso attention blocks,
-    attention weights, policy decoder and logits; an order of magnitude, not exact)."""
+    start), the runtime term's timed products (per actor) and one learner batch's
+    float32 activations (torso attention blocks, attention weights, policy decoder and
+    logits; an order of magnitude, not exact)."""
     from tensorgame.network.config import TRAINING_BYTES_PER_PARAMETER
+    from tensorgame.training.runtime_reward import timing_bytes
 
     net = network_config(cfg)
     s, h, d, f = net.max_side, net.history, net.d_model, net.ffn_ratio
@@ -318,10 +349,13 @@ def memory_estimate(cfg: TrainConfig) -> dict[str, int]:
     position = 2 * s**3 + 3 * h * s + 3 * k * s + 4 * k + 3 * 8 + 3 * 8 + 4 + 8  # replay row
     torso = 3 * net.torso_layers * (2 * b * s * s * (8 + 2 * f) * d + b * s * net.heads * 4 * s * s)
     policy = b * length * (net.policy_layers * ((12 + 2 * f) * d + net.heads * 3 * s * s) + 2 * net.vocabulary)
+    a = cfg.actors
+    timing = timing_bytes(a.runtime_size, a.runtime_dtype) * max(1, a.num_actors) if a.runtime_reward else 0
     return {
-        "network": params * TRAINING_BYTES_PER_PARAMETER + cfg.actors.num_actors * params * 4,
+        "network": params * TRAINING_BYTES_PER_PARAMETER + a.num_actors * params * 4,
         "replay buffer": cfg.learner.replay_capacity * position,
         "learner batch": 4 * (2 * b * s**3 * (h + 2) + torso + policy),
+        "runtime timing": timing,
     }
 
 

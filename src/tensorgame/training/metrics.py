@@ -13,6 +13,9 @@ run keeps everything up to its last log) has a ``kind`` field:
   this run, or null), ``solve_rate`` and ``mean_return`` (last 100 games);
 * ``"found"``: a better decomposition than any before in this run (``target``,
   ``ring``, ``rank``, ``step``, ``time``, ``catalog_id``);
+* ``"runtime"``: with ``actors.runtime_reward``, a class of schemes timed for the
+  return's runtime term (``target``, ``ring``, ``rank``, ``ratio`` = kernel time /
+  numpy.matmul time, ``size``, ``dtype``, ``step``, ``time``);
 * ``"resume"`` / ``"stop"``: session boundaries (``step``, ``time``, ``reason``).
 
 TensorBoard (``tb/``) gets the same scalars through tensorboardX when it is installed;

@@ -119,12 +119,17 @@ class Positions:
 _FIELDS = tuple(f.name for f in fields(Positions))
 
 
-def episodes_to_positions(results: list[Any], width: int, sources: list[int]) -> Positions:
+def episodes_to_positions(results: list[Any], width: int, sources: list[int],
+                          final: list[float] | None = None) -> Positions:
     """Flatten :class:`~tensorgame.search.mcts.EpisodeResult` objects into positions:
     one per move, its policy target the search's visit distribution over the root's
-    candidates (padded to ``width``), its value target the return-to-go."""
+    candidates (padded to ``width``), its value target the return-to-go. ``final``:
+    per game, a reward paid when it ends (the runtime term), so part of every one of
+    its positions' return-to-go."""
+    final = [0.0] * len(results) if final is None else final
     rows = [r for r in results if r.num_moves > 0]
     src = [s for r, s in zip(results, sources) if r.num_moves > 0]
+    extra = [x for r, x in zip(results, final, strict=True) if r.num_moves > 0]
     if not rows:
         raise ValueError("no moves were played")
     side = rows[0].actions.shape[-1]
@@ -147,7 +152,7 @@ def episodes_to_positions(results: list[Any], width: int, sources: list[int]) ->
         modulus=cat([r.observations.modulus for r in rows]).astype(np.int64),
         dims=cat([np.repeat(r.dims[None].astype(np.int64), r.num_moves, axis=0) for r in rows]),
         moves=moves, weights=weights,
-        value=cat([r.returns_to_go for r in rows]).astype(np.float32),
+        value=cat([r.returns_to_go + x for r, x in zip(rows, extra)]).astype(np.float32),
         source=cat([np.full(r.num_moves, s, dtype=np.int64) for r, s in zip(rows, src)]),
     )
 

@@ -383,6 +383,12 @@ class Trainer:
         self._window_games += out.games
         for s, solved, ret in out.log:
             self.recent[self.sources[s]].append((1.0 if solved else 0.0, float(ret)))
+        for target, ring, rank, ratio in out.timings:
+            self.metrics.write({"kind": "runtime", "step": self.learner.step, "time": self._elapsed(),
+                                "target": target, "ring": ring, "rank": rank, "ratio": ratio,
+                                "size": self.cfg.actors.runtime_size, "dtype": self.cfg.actors.runtime_dtype})
+            self.display.message(f"runtime term: a {target} rank-{rank} class over {ring} runs in {ratio:.3f}× "
+                                 f"numpy.matmul's time at {self.cfg.actors.runtime_size}")
         for item in out.found:
             cat_id = item.catalog_id
             key = f"{self.targets[item.target].name}/{item.scheme.ring}"
