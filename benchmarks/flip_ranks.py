@@ -209,7 +209,7 @@ def main() -> None:
             r = rows[-1]
             print(f"{r['format']} {ring}: rank {r['rank']} over {r['holds_in']} at {r['time_to_rank_s']:.1f} s "
                   f"({r['flips_per_s']:.3g} flips/s)", flush=True)
-            _write(args, refs, [*rows, *(row for key, row in done.items() if row not in rows)])
+            _write(args, refs, [*rows, *(row for row in done.values() if row not in rows)])
     print()
     per = "× naive/27 (at least that)" if args.scale else "per format and ring"
     print(f"budget {args.budget:g} s {per}, {args.workers} workers, strategy {args.strategy}, "

@@ -102,8 +102,8 @@ def equal_rank_schemes(
     if stride < 1:
         raise TensorGameError(f"the stride must be at least 1, got {stride}")
     walk_ring, lift = flip_rings(ring)
-    if lift:  # every candidate has the goal's rank or less: one bound for all (estimated before walking)
-        need = solver_bytes(goal, target.dims, 2 if walk_ring == "Z2" else 3)
+    if lift:  # the walk is mod 2, every candidate of rank <= goal: one bound for all, before walking
+        need = solver_bytes(goal, target.dims, 2)
         if need > MAX_SOLVER_BYTES:
             raise TensorGameError(f"lifting rank-{goal} schemes of {target.name} could need {need / 2**30:,.1f} GiB "
                                   f"(above the {MAX_SOLVER_BYTES / 2**30:g} GiB allowed); use ring ZT")
