@@ -161,3 +161,34 @@ def test_discover_says_when_it_plays_the_bundled_network(run):
     result = run("discover", 2, 2, 2, "--ring", "Z2", "--episodes", 2, "--batch", 2, "--no-store")
     assert result.exit_code == 0, result.output
     assert "network: the one bundled with the package" in result.stdout and "agent.pt" in result.stdout
+
+
+@pytest.fixture
+def quick_checkpoint(tmp_path: Path) -> Path:
+    """An untrained network whose recorded search settings are cheap (8 simulations)."""
+    config = NetworkConfig.for_game(GameConfig(max_side=4), d_model=16, heads=2, torso_layers=1,
+                                    policy_layers=1)
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path / "fresh.pt", AlphaTensorNet(config),
+                           extra={"mcts": {"num_simulations": 8, "num_samples": 4}})
+
+
+def test_flip_starts_from_the_agents_games_and_labels_its_schemes(run, quick_checkpoint, catalog_path):
+    # the hybrid (agent, then flip graph): the untrained network's best game, completed
+    # mod 2, is the start; every scheme the walk stores names that start
+    result = run("flip", 2, 2, 2, "--start", f"agent:{quick_checkpoint}", "--ring", "Z2", "--time", 30,
+                 "--goal", 7, "--workers", 1, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["best"]["rank"] == 7
+    with Catalog(catalog_path) as catalog:
+        entries = catalog.list(target_key=tg.matmul_target(2, 2, 2).key)
+    assert entries and all(e.method == "flip" for e in entries)
+    assert all("from agent start: fresh.pt step 0, best of 32 games over Z2" in e.source for e in entries)
+
+
+def test_flip_agent_start_needs_a_game_to_start_from(run, quick_checkpoint, catalog_path):
+    # over Z (ternary walk) unsolved games are not completed: no start, one line, exit 2
+    result = run("flip", 2, 2, 2, "--start", f"agent:{quick_checkpoint}", "--ring", "ZT", "--time", 5,
+                 "--workers", 1)
+    assert_user_error(result)
+    assert "solved none of 32 games" in result.stderr

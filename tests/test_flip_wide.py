@@ -149,8 +149,8 @@ def test_meta_starts_for_wide_formats(tmp_path, strassen):
     path = tmp_path / "strassen.json"
     write_scheme(strassen, path)
     with Catalog(tmp_path / "c.sqlite") as catalog:
-        extended = resolve_start(f"meta:{path}", tg.matmul_target(2, 2, 33), catalog, "Z")
-        product = resolve_start(f"meta:{path}*2,2,17", tg.matmul_target(4, 4, 34), catalog, "Z")
+        extended, _ = resolve_start(f"meta:{path}", tg.matmul_target(2, 2, 33), catalog, "Z")
+        product, _ = resolve_start(f"meta:{path}*2,2,17", tg.matmul_target(4, 4, 34), catalog, "Z")
     assert extended.rank == 131 and extended.verify().ok
     assert product.rank == 7 * 68 and product.verify().ok
     for start, nwords in ((extended, 2), (product, 3)):

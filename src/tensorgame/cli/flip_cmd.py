@@ -177,6 +177,12 @@ def run_flip_discover(target: Target, *, as_json: bool = False, catalog_path: Pa
         on = f"{workers} worker{'s' * (workers > 1)}"
     mode = f"{settings.get('strategy', 'runners')}{', symmetric' if settings.get('symmetric') else ''}, {on}"
     title = f"flip {target.name} over {search}{' -> lifted to Z' if lift else ''} ({mode})"
+    start = str(settings.get("start") or "")
+    if not as_json and (start == "agent" or start.startswith("agent:")):
+        from tensorgame.training.agent import START_EPISODES
+
+        click.echo(f"start: the agent plays {START_EPISODES} games of {target.name} (network + MCTS); "
+                   "the best one, completed over Z_p where unsolved, is where the walk begins")
     with _Reporter(title, as_json) as reporter:
         outcome = flip_search(target, catalog=catalog_path, out=out, on_progress=reporter,
                               on_start=reporter.resumed if settings.get("resume") else None, **settings)

@@ -173,7 +173,11 @@ class DiscoverResult:
     new_in_catalog: int = 0
     # unsolved games over Z_p completed by the slice decomposition of their residual
     # (agent moves + an algebraic tail; reported apart from the agent-alone results)
-    best_completed_rank: int | None = None
+    best_completed: Scheme | None = None
+
+    @property
+    def best_completed_rank(self) -> int | None:
+        return None if self.best_completed is None else self.best_completed.rank
 
     def count_at_most(self, rank: int) -> int:
         return sum(c for r, c in self.rank_counts.items() if r <= rank)
@@ -216,7 +220,7 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
     best: Scheme | None = None
     stored: list[int] = []
     new = 0
-    completed: int | None = None
+    completed: Scheme | None = None
     round_ = 0
     while played < episodes:
         if time_limit_s is not None and time.perf_counter() - start >= time_limit_s:
@@ -230,8 +234,8 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
         results = play_episode(env, target, ring, basis_list, evaluator=evaluator, config=config,
                                rng=rng, batch=n, complete_unsolved=True)
         for g, r in enumerate(results):
-            if r.completed is not None and (completed is None or r.completed.rank < completed):
-                completed = r.completed.rank
+            if r.completed is not None and (completed is None or r.completed.rank < completed.rank):
+                completed = r.completed
             if r.scheme is None:
                 continue
             solved += 1
@@ -257,3 +261,30 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
                           counts.get(best_rank, 0) if best_rank is not None else 0, dict(counts),
                           time.perf_counter() - start, config.num_simulations, config.num_samples,
                           best, stored, new, completed)
+
+
+#: Games the agent plays for a flip start (``flip --start agent``).
+START_EPISODES = 32
+
+
+def agent_start(target: Target, ring: Ring | str, checkpoint: str | Path = BUNDLED, *,
+                episodes: int = START_EPISODES, seed: int = 0) -> tuple[Scheme, str]:
+    """A start scheme for the flip graph from the agent's own games (the hybrid of issue
+    12, point 4a): the best of ``episodes`` games of ``target`` over ``ring``, a solved
+    game or, over Z_p, an unsolved one completed by its residual's slice decomposition;
+    with the provenance line its descendants are labelled with in the catalogue."""
+    from tensorgame.errors import TensorGameError
+
+    ring = parse_ring(ring)
+    agent = load_agent(checkpoint)
+    res = discover(agent, target, ring, episodes=episodes, seed=seed)
+    candidates = [s for s in (res.best_scheme, res.best_completed) if s is not None]
+    if not candidates:
+        raise TensorGameError(f"the agent ({Path(agent.origin).name}) solved none of {res.episodes} games of "
+                              f"{target.name} over {ring}, and unsolved games are completed only over Z_p: "
+                              "no start scheme (try --ring Z2)")
+    best = min(candidates, key=lambda s: s.rank)
+    how = "a solved game" if best is res.best_scheme else "an unsolved game completed by slice decomposition"
+    note = (f"agent start: {Path(agent.origin).name} step {agent.step}, best of {res.episodes} games over "
+            f"{ring} ({how}, rank {best.rank})")
+    return best, note

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from tensorgame.catalog import Catalog, default_catalog_path
 from tensorgame.durations import parse_duration
@@ -34,7 +35,8 @@ from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
-START_SYNTAX = "naive, best, FILE, catalog:ID or meta:SOURCE[*SOURCE] (SOURCE: N,M,P | catalog:ID | FILE)"
+START_SYNTAX = ("naive, best, FILE, catalog:ID, agent[:CHECKPOINT] or meta:SOURCE[*SOURCE] "
+                "(SOURCE: N,M,P | catalog:ID | FILE)")
 #: Folder of flip runs beside the catalogue; each target/ring/mode has a subfolder,
 #: each run its own ``run-<k>`` below it.
 RUNS_FOLDER = "flip-runs"
@@ -85,14 +87,39 @@ def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
     return read_scheme(spec)
 
 
-def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str) -> Scheme:
+class Start(NamedTuple):
+    """A start scheme, and the provenance its descendants carry when it is not a
+    plain scheme (an agent's games: the hybrid search is labelled as such)."""
+
+    scheme: Scheme
+    provenance: str | None = None
+
+
+def _agent_start(spec: str, target: Target, search: str) -> Start:
+    """``agent[:CHECKPOINT]``: the agent (bundled network by default) plays ``target``
+    in the search ring (ZT: over Z); torch is imported only here, never for a plain
+    flip run."""
+    from tensorgame.training.agent import BUNDLED, agent_start
+
+    checkpoint = spec.split(":", 1)[1] if ":" in spec else BUNDLED
+    if not checkpoint:
+        raise TensorGameError("--start agent:CHECKPOINT needs a checkpoint path (or plain 'agent')")
+    scheme, note = agent_start(target, "Z" if search == "ZT" else search, checkpoint)
+    return Start(scheme, note)
+
+
+def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str,
+                  search: str | None = None) -> Start:
     """The start scheme named by ``spec`` (see :data:`START_SYNTAX`); ``ring`` is the
-    ring results must hold in (Z2, Z3 or Z), used to pick catalogue entries."""
+    ring results must hold in (Z2, Z3 or Z), used to pick catalogue entries;
+    ``search`` the ring walked (an agent plays there; default ``ring``)."""
     spec = (spec or "naive").strip()
     if spec == "naive":
-        return naive_scheme(target)
+        return Start(naive_scheme(target))
     if spec == "best":
-        return _best_or_naive(catalog, target, ring)
+        return Start(_best_or_naive(catalog, target, ring))
+    if spec == "agent" or spec.startswith("agent:"):
+        return _agent_start(spec, target, search or ring)
     if spec.startswith("meta:"):
         if not target.is_matmul:
             raise TargetError("meta: starts need a matrix multiplication target")
@@ -100,14 +127,14 @@ def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str)
         if len(parts) > 2:
             raise TensorGameError(f"--start {spec}: at most two sources (a product A*B)")
         scheme = product(*parts) if len(parts) == 2 else parts[0]
-        return adapt(scheme, target.params)
+        return Start(adapt(scheme, target.params))
     scheme = _catalog_scheme(catalog, spec) if spec.startswith("catalog:") else read_scheme(spec)
     if scheme.target.key != target.key:
         raise TensorGameError(
             f"--start {spec} is a scheme for {scheme.target.name}, not {target.name} "
             f"(use --start meta:{spec} to adapt it)"
         )
-    return scheme
+    return Start(scheme)
 
 
 # --- run directories ------------------------------------------------------------------------
@@ -193,7 +220,7 @@ def flip_search(
     catalog_path = Path(catalog) if catalog is not None else default_catalog_path()
     with Catalog(catalog_path) as opened:
         results_in = "Z" if lift or search == "ZT" else space.result_ring
-        start_scheme = resolve_start(start, target, opened, results_in)
+        start_scheme, provenance = resolve_start(start, target, opened, results_in, search)
         if not symmetric:  # every runner (or pool task) of every worker, and the coordinator's sprint
             check_memory(start_scheme.rank, words(target.dims),
                          workers * (runners if strategy == "runners" else 1) + 1)
@@ -204,7 +231,7 @@ def flip_search(
         try:
             session = FlipRun(space, settings, start_scheme, run_dir=Path(run_dir), catalog=opened,
                               out=None if out is None else Path(out), resume=resume, on_progress=on_progress,
-                              transport=transport)
+                              transport=transport, start_provenance=provenance)
         except BaseException:
             if made:
                 Path(run_dir).rmdir()  # the fresh folder made above, still empty

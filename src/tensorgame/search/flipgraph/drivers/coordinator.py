@@ -107,7 +107,9 @@ class FlipOutcome:
 
 class FlipRun:
     """One parallel search session (fresh or resumed); call :meth:`run` once.
-    ``transport`` carries the workers (default: local processes)."""
+    ``transport`` carries the workers (default: local processes);
+    ``start_provenance`` (e.g. an agent's games) is appended to the catalogue source of
+    every scheme the run stores."""
 
     def __init__(
         self,
@@ -120,7 +122,7 @@ class FlipRun:
         out: Path | None = None,
         resume: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
-        source: str | None = None,
+        start_provenance: str | None = None,
         transport: Transport | None = None,
     ) -> None:
         settings = replace(settings, plateau=settings.plateau or space.default_plateau,
@@ -128,9 +130,8 @@ class FlipRun:
         assert settings.path_min is not None
         self.space, self.settings, self.on_progress = space, settings, on_progress
         self.run_dir = Path(run_dir)
-        self.source = source or (
-            f"flip {settings.strategy} over {space.ring}" + (" (symmetric)" if space.symmetric else "")
-        )
+        self.source = (f"flip {settings.strategy} over {space.ring}" + (" (symmetric)" if space.symmetric else "")
+                       + (f" from {start_provenance}" if start_provenance else ""))
         self.sink = RunSink(space, self.run_dir, catalog=catalog, out=out, source=self.source, seed=settings.seed)
         self.transport: Transport = transport or ProcessTransport()
         self.started = False  # whether the transport's workers were started
