@@ -296,6 +296,33 @@ def test_a_run_still_in_warm_up_says_so(tmp_path, run, catalog_path):
     assert json.loads(found.stdout)["note"] == note and found.stderr.strip() == f"note: {note}"
 
 
+def test_expert_iteration_imitates_flip_graph_schemes_and_labels_the_finds(tmp_path, run, catalog_path):
+    """learner.expert_flip_s: a flip search per target and ring before training; its
+    best scheme is stored (method flip) and banked; what the agent then stores, and the
+    checkpoint, say the run was a hybrid."""
+    run_dir = tmp_path / "run"
+    cfg = {**EASY, "learner": {**EASY["learner"], "expert_flip_s": 1.0}, "run": {"max_steps": 40}}
+    result = run("train", _write(tmp_path / "expert.json", cfg), "--run-dir", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    expert = {d["target"]: d["rank"] for d in lines if d["kind"] == "expert"}
+    assert expert == {"complex": 3, "<1,1,2>": 2}
+    _, _, _, extra = load_checkpoint(checkpoint_path(run_dir))
+    assert extra["expert"] == "flip"
+    with Catalog(catalog_path) as catalog:
+        flips, agents = catalog.list(method="flip"), catalog.list(method="agent")
+    assert any(e.rank == 3 and e.source.startswith("flip runners over Z2") for e in flips)
+    assert all(json.loads(e.source)["expert"] == "flip" for e in agents)
+    bank = np.load(run_dir / "replay.npz", allow_pickle=False)["extra/solution_meta"]
+    assert {(int(t), int(r)) for t, _, r in bank} >= {(0, 3), (1, 2)}
+    # what the run's actors find is labelled (the catalogue keeps one of equivalent schemes,
+    # so this run's agent finds of Gauss's trick may all be the flip graph's own)
+    worker = SelfPlayWorker(ActorSpec(config_from_dict(cfg).to_dict(), "test-run", None), 0)
+    worker.set_weights(worker.model.state_dict(), 0)
+    found = worker.play(8, seed=1).found
+    assert found and all(json.loads(f.source)["expert"] == "flip" for f in found)
+
+
 def test_corrupted_checkpoint_is_a_one_line_error(tmp_path, run):
     run_dir = tmp_path / "run"
     config = _write(tmp_path / "tiny.json", {**TINY, "run": {"max_steps": 3}})

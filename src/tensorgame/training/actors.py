@@ -34,7 +34,8 @@ come back in :attr:`ActorOutput.timings`.
 
 Provenance of a stored scheme: method "agent"; seed = the game batch's seed; source = a
 compact JSON object with the run id, the learner step of the weights that played,
-the actor, game index, target, ring and basis index.
+the actor, game index, target, ring and basis index, and ``"expert": "flip"`` when the
+run imitated flip-graph schemes (``learner.expert_flip_s``).
 """
 
 from __future__ import annotations
@@ -228,10 +229,12 @@ class SelfPlayWorker:
             if r.scheme is None:
                 continue
             ti, ri = self.sources[int(s)]
-            source = json.dumps({
-                "run": self.spec.run_id, "step": self.version, "seed": int(seed), "game": g,
-                "actor": self.actor, "target": self.targets[ti].name, "ring": str(self.rings[ri]),
-                "basis": basis_ids[g]}, separators=(",", ":"))
+            prov = {"run": self.spec.run_id, "step": self.version, "seed": int(seed), "game": g,
+                    "actor": self.actor, "target": self.targets[ti].name, "ring": str(self.rings[ri]),
+                    "basis": basis_ids[g]}
+            if self.cfg.learner.expert_flip_s > 0:
+                prov["expert"] = "flip"  # a hybrid find: the network imitated flip-graph schemes
+            source = json.dumps(prov, separators=(",", ":"))
             found.append(self._store(Found(r.scheme, ti, int(seed), source, seconds)))
         positions = None
         if any(r.num_moves for r in results):

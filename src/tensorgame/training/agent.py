@@ -78,6 +78,7 @@ class Agent:
     origin: str  # checkpoint path, or "untrained"
     games: int | None = None  # self-play games played (None: not a training run's checkpoint)
     warmup_steps: int | None = None  # the run's supervised warm-up (None: not recorded)
+    expert: str | None = None  # "flip": trained on flip-graph schemes too (a hybrid, labelled so)
 
     @property
     def config(self) -> NetworkConfig:
@@ -121,7 +122,9 @@ def load_agent(path: str | Path = BUNDLED) -> Agent:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad training progress in the checkpoint ({exc})") from None
     model.eval()
-    return Agent(model, game, dict(mcts), int(step), str(path), games, warmup)
+    expert = extra.get("expert")
+    return Agent(model, game, dict(mcts), int(step), str(path), games, warmup,
+                 expert if isinstance(expert, str) else None)
 
 
 def untrained_agent(like: Agent, seed: int = 0) -> Agent:
@@ -244,9 +247,11 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
             if best is None or r.scheme.rank < best.rank:
                 best = r.scheme
             if catalog is not None and keep:
-                source = json.dumps({"checkpoint": Path(agent.origin).name, "step": agent.step,
-                                     "seed": seed, "episode": played + g, "basis": ids[g]},
-                                    separators=(",", ":"))
+                prov = {"checkpoint": Path(agent.origin).name, "step": agent.step,
+                        "seed": seed, "episode": played + g, "basis": ids[g]}
+                if agent.expert:
+                    prov["expert"] = agent.expert
+                source = json.dumps(prov, separators=(",", ":"))
                 added = catalog.add(r.scheme, method=METHOD, seed=batch_seed, source=source,
                                     elapsed_s=time.perf_counter() - start)
                 stored.append(added.id)

@@ -103,7 +103,11 @@ class LearnerConfig:
     scheme the agent finds is also Hensel-lifted to Z (when it lifts; exact, verified)
     and imitated in the Z games: an explicit transfer between rings beside the shared
     network. Off by default because it uses an algebraic tool besides network and
-    search during training (discovery itself never does)."""
+    search during training (discovery itself never does). ``expert_flip_s``: seconds of
+    flip-graph search (from the naive scheme, one worker) per target and ring when a
+    fresh run starts; the best scheme of each joins the solution bank as demonstrations
+    (expert iteration: issue 12's hybrid, point 4b). 0 (default) keeps the agent alone;
+    with it, every scheme the run's agent stores is labelled ``"expert": "flip"``."""
 
     batch_size: int = 128
     lr: float = 1e-3
@@ -120,6 +124,7 @@ class LearnerConfig:
     demo_value: bool = True
     grad_clip: float = 1.0
     lift_solutions: bool = False
+    expert_flip_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -290,6 +295,7 @@ def _validate(cfg: TrainConfig) -> None:
     _need(le.min_replay >= 0, "learner.min_replay", ">= 0", le.min_replay)
     _need(le.steps_per_game > 0, "learner.steps_per_game", "> 0", le.steps_per_game)
     _need(le.warmup_steps >= 0, "learner.warmup_steps", ">= 0", le.warmup_steps)
+    _need(le.expert_flip_s >= 0, "learner.expert_flip_s", ">= 0", le.expert_flip_s)
     _need(le.value_weight >= 0, "learner.value_weight", ">= 0", le.value_weight)
     _need(le.grad_clip >= 0, "learner.grad_clip", ">= 0", le.grad_clip)
     _need(0 <= a.num_actors <= 256, "actors.num_actors", "in 0..256", a.num_actors)

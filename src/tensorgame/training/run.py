@@ -349,6 +349,28 @@ class Trainer:
                     keep = g.any(axis=2).all(axis=1)  # terms with a zero factor vanish mod q
                     self.demos.add_solution(target, q, g[keep])
 
+    def _expert_demonstrations(self) -> None:
+        """Expert iteration (``learner.expert_flip_s``): a flip-graph search from the naive
+        scheme per target and ring (Z: the ternary walk, whose schemes hold over Z); each
+        best scheme is stored by the search itself (method "flip") and joins the solution
+        bank, so the agent imitates it in random bases like one of its own finds."""
+        from tensorgame.search.flipgraph.session import flip_search
+
+        seconds = self.cfg.learner.expert_flip_s
+        for ti, target in enumerate(self.targets):
+            for ring in self.rings:
+                walk = "ZT" if ring.modulus is None else str(ring)
+                folder = self.run_dir / "expert" / f"{target.key}-{walk}".replace(",", "_").replace(":", "_")
+                t0 = time.monotonic()
+                outcome = flip_search(target, ring=walk, time=seconds, workers=1, seed=self.cfg.run.seed,
+                                      catalog=self.catalog_path, run_dir=folder)
+                self._bank(ti, outcome.best)
+                self.metrics.write({"kind": "expert", "step": 0, "target": target.name, "ring": str(ring),
+                                    "rank": outcome.best.rank, "seconds": round(time.monotonic() - t0, 3),
+                                    "catalog_id": outcome.best_catalog_id, "wall": time.time()})
+                self.display.message(f"expert demonstrations: flip graph found {target.name} rank "
+                                     f"{outcome.best.rank} over {ring} in {seconds:g} s")
+
     def _spec(self) -> ActorSpec:
         return ActorSpec(self.cfg.to_dict(), self.run_id, str(self.catalog_path))
 
@@ -440,6 +462,7 @@ class Trainer:
             "game": {"max_steps": self.game.max_steps, "penalty_scale": self.game.penalty_scale,
                      "targets": list(self.cfg.game.targets), "rings": list(self.cfg.game.rings)},
             "mcts": self.cfg.to_dict()["mcts"],
+            "expert": "flip" if self.cfg.learner.expert_flip_s > 0 else None,
         }
         path = save_checkpoint(self.run_dir / CHECKPOINT, self.learner.model, self.learner.optimizer,
                                self.learner.step, extra)
@@ -484,6 +507,8 @@ class Trainer:
         if initial is not None:
             self.metrics.write({"kind": "init", "step": 0, "from": str(initial), "wall": time.time()})
             self.display.message(f"started from the weights of {initial}")
+        if cfg.learner.expert_flip_s > 0 and not self.resume:
+            self._expert_demonstrations()
         self.actors = None
         reason = "finished"
         self.last_checkpoint = time.monotonic()
