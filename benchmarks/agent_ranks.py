@@ -10,15 +10,24 @@
 2. **Endgames** (``--endgames``, <2,2,2> only): the same comparison started from
    positions where the first k terms of Strassen's scheme are already played (the
    residual has rank 7 - k): how far down the learned decomposition skill reaches.
-3. **Rank vs search budget** (``--curve CKPT`` for <3,3,3> / <4,4,4> checkpoints): best
-   rank found per simulations-per-move value (``--curve-sims``), as JSON and PNG. Two
-   numbers per point: games the agent solved (network + search alone), and over Z_p
-   the best unsolved game completed by its residual's slice decomposition (the scheme
-   the terminal penalty stands for: moves played + penalty).
+3. **The compute trade-off** (``--curve CKPT``, repeatable: checkpoints taken at several
+   training times, each labelled with its training time): per target of
+   ``--curve-targets`` and simulations per move (``--curve-sims``, e.g. 4..256), the
+   share of ``--curve-episodes`` games that reach AlphaTensor's rank (the success
+   rate), and the best rank: solved by the agent (network + search alone), and over
+   Z_p the best unsolved game completed by its residual's slice decomposition (the
+   scheme the terminal penalty stands for). One figure, JSON and PNG.
+
+``--target`` takes several targets (``"2,2,3;2,3,3"``); ``--rank`` defaults to each
+target's AlphaTensor rank in the ring (the naive rank - 1 where none is published).
 
 Every scheme found is verified exactly by the game (nothing is stored: this measures,
 it does not catalogue). Writes ``benchmarks/results/agent_ranks.json`` (and
 ``agent_ranks_curve.png`` with ``--curve``).
+
+    python benchmarks/agent_ranks.py --checkpoint CKPT --target "2,2,2;2,2,3;2,3,3;2,2,4;3,3,3" \
+        --rings Z2 --episodes 50 --curve CKPT_10MIN --curve CKPT_60MIN --curve-targets 3,3,3 \
+        --curve-sims 4,16,64,256
 
     python benchmarks/agent_ranks.py --checkpoint runs/strassen_2x2x2/checkpoints/latest.pt \\
         --episodes 50 --simulations 64 --samples 16 --endgames
@@ -35,11 +44,18 @@ from pathlib import Path
 import numpy as np
 
 import tensorgame as tg
-from tensorgame.tensors.target_names import parse_target
 from tensorgame.game import TensorGame
-from tensorgame.network import NetworkEvaluator
+from tensorgame.network import NetworkEvaluator, load_checkpoint
 from tensorgame.search.mcts import play_games
-from tensorgame.training.agent import Agent, discover, load_agent, search_config, untrained_agent
+from tensorgame.tensors.target_names import parse_target
+from tensorgame.tensors.targets import known_ranks
+from tensorgame.training.agent import (
+    Agent,
+    discover,
+    load_agent,
+    search_config,
+    untrained_agent,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -56,11 +72,22 @@ STRASSEN = np.array([
 ], dtype=np.int8)
 
 
+def goal_rank(target: tg.Target, ring: str, override: int | None) -> int:
+    """The rank a game must reach to count: ``--rank``, else AlphaTensor's in the ring,
+    else one below the naive rank."""
+    if override is not None:
+        return override
+    known = known_ranks(*target.params) if target.is_matmul else None
+    published = None if known is None else (known.alphatensor_z2 if ring == "Z2" else known.alphatensor_z)
+    return published if published is not None else target.naive_rank - 1
+
+
 def success(agent: Agent, target: tg.Target, ring: str, bases: int, args: argparse.Namespace) -> dict:
     res = discover(agent, target, ring, episodes=args.episodes, simulations=args.simulations,
                    samples=args.samples, seed=args.seed, batch=args.batch, bases=bases)
     doc = res.to_dict()
-    doc["at_most_rank"] = res.count_at_most(args.rank)
+    doc["goal_rank"] = goal_rank(target, ring, args.rank)
+    doc["at_most_rank"] = res.count_at_most(doc["goal_rank"])
     doc["rate"] = doc["at_most_rank"] / max(res.episodes, 1)
     return doc
 
@@ -85,19 +112,30 @@ def endgames(agent: Agent, ring: str, args: argparse.Namespace, played_list: lis
     return out
 
 
+def training_minutes(path: str) -> float | None:
+    """How long the checkpoint's run had trained (its ``elapsed_s``), in minutes."""
+    _, _, _, extra = load_checkpoint(path)
+    elapsed = extra.get("elapsed_s")
+    return None if elapsed is None else round(float(elapsed) / 60.0, 1)
+
+
 def curve(path: str, args: argparse.Namespace) -> list[dict]:
     agent = load_agent(path)
+    minutes = training_minutes(path)
     targets = [parse_target(t) for t in args.curve_targets.split(";")]
     rows = []
     for target in targets:
         if max(target.dims) > agent.game.max_side:
             continue
         for ring in args.rings.split(","):
+            goal = goal_rank(target, ring, args.rank)
             for sims in [int(x) for x in args.curve_sims.split(",")]:
                 res = discover(agent, target, ring, episodes=args.curve_episodes, simulations=sims,
                                samples=args.samples, seed=args.seed, batch=args.batch)
-                row = {"checkpoint": path, "target": target.name, "naive_rank": target.naive_rank,
-                       "ring": ring, "simulations": sims,
+                row = {"checkpoint": path, "trained_min": minutes, "step": agent.step,
+                       "target": target.name, "naive_rank": target.naive_rank,
+                       "ring": ring, "simulations": sims, "goal_rank": goal,
+                       "success": res.count_at_most(goal) / max(res.episodes, 1),
                        "best_rank": res.best_rank, "best_completed_rank": res.best_completed_rank,
                        "solved": res.solved, "episodes": res.episodes,
                        "seconds": round(res.seconds, 2)}
@@ -107,30 +145,42 @@ def curve(path: str, args: argparse.Namespace) -> list[dict]:
 
 
 def plot_curve(rows: list[dict], path: Path) -> None:
+    """Left: success rate against simulations per move, a line per checkpoint (training
+    time) and target; right: the best rank, solved (solid) and completed (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key in sorted({(r["target"], r["ring"]) for r in rows}):
-        for field, style, what in (("best_rank", "-", "solved by the agent"),
-                                   ("best_completed_rank", "--", "agent + slice completion")):
-            pts = [(r["simulations"], r[field]) for r in rows
-                   if (r["target"], r["ring"]) == key and r.get(field) is not None]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = sorted({(r["target"], r["ring"], r["checkpoint"], r.get("trained_min")) for r in rows},
+                    key=lambda k: (k[0], k[1], k[3] if k[3] is not None else -1.0))
+    for target, ring, ckpt, minutes in series:
+        mine = sorted((r for r in rows if (r["target"], r["ring"], r["checkpoint"]) == (target, ring, ckpt)),
+                      key=lambda r: r["simulations"])
+        when = f"{minutes:g} min" if minutes is not None else Path(ckpt).name
+        goal = mine[0]["goal_rank"]
+        line = left.plot([r["simulations"] for r in mine], [r["success"] for r in mine], marker="o",
+                         label=f"{target} over {ring}, rank <= {goal}, trained {when}")[0]
+        for field, style in (("best_rank", "-"), ("best_completed_rank", "--")):
+            pts = [(r["simulations"], r[field]) for r in mine if r.get(field) is not None]
             if pts:
-                xs, ys = zip(*sorted(pts))
-                ax.plot(xs, ys, style, marker="o", label=f"{key[0]} over {key[1]}: {what}")
+                xs, ys = zip(*pts)
+                right.plot(xs, ys, style, marker="o", color=line.get_color(),
+                           label=f"{target}, {when}: {'solved' if field == 'best_rank' else 'completed'}")
     for name, naive in sorted({(r["target"], r.get("naive_rank")) for r in rows if r.get("naive_rank")}):
-        ax.axhline(naive, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(f"naive {name}: {naive}", (0.01, naive), xycoords=("axes fraction", "data"),
-                    fontsize=8, color="grey", va="bottom")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("simulations per move")
-    ax.set_ylabel("best rank found")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend()
+        right.axhline(naive, color="grey", linestyle=":", linewidth=1)
+        right.annotate(f"naive {name}: {naive}", (0.01, naive), xycoords=("axes fraction", "data"),
+                       fontsize=8, color="grey", va="bottom")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("simulations per move")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    left.set_ylabel("share of games at AlphaTensor's rank")
+    left.set_ylim(-0.03, 1.03)
+    right.set_ylabel("best rank found")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -139,19 +189,21 @@ def plot_curve(rows: list[dict], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", help="trained checkpoint for the success-rate comparison")
-    ap.add_argument("--target", default="2,2,2")
+    ap.add_argument("--target", default="2,2,2", help="one or more targets, ';'-separated")
     ap.add_argument("--rings", default="Z,Z2")
     ap.add_argument("--bases", default="0", help="comma-separated basis pool sizes (0: canonical basis)")
-    ap.add_argument("--rank", type=int, default=7, help="count episodes reaching at most this rank")
+    ap.add_argument("--rank", type=int, default=None,
+                    help="count episodes reaching at most this rank (default: AlphaTensor's, per target)")
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--simulations", type=int, default=64)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--endgames", action="store_true", help="also start from partly played Strassen")
-    ap.add_argument("--curve", action="append", default=[], help="checkpoint for the rank-vs-budget curve")
-    ap.add_argument("--curve-targets", default="3,3,3;4,4,4")
-    ap.add_argument("--curve-sims", default="8,16,32,64,128")
+    ap.add_argument("--curve", action="append", default=[],
+                    help="checkpoint for the success-vs-simulations figure (repeat: several training times)")
+    ap.add_argument("--curve-targets", default="3,3,3")
+    ap.add_argument("--curve-sims", default="4,16,64,256")
     ap.add_argument("--curve-episodes", type=int, default=16)
     ap.add_argument("--out", default=str(RESULTS / "agent_ranks.json"))
     args = ap.parse_args()
@@ -161,18 +213,22 @@ def main() -> None:
     if args.checkpoint:
         trained = load_agent(args.checkpoint)
         untrained = untrained_agent(trained, seed=args.seed)
-        target = parse_target(args.target)
+        targets = [parse_target(t) for t in args.target.split(";")]
         doc["success"] = {}
-        for ring in args.rings.split(","):
-            for bases in (int(b) for b in args.bases.split(",")):
-                basis = "canonical basis" if bases == 0 else f"random bases (pool {bases})"
-                for name, agent in (("trained", trained), ("untrained", untrained)):
-                    row = success(agent, target, ring, bases, args)
-                    key = "canonical" if bases == 0 else f"bases{bases}"
-                    doc["success"].setdefault(ring, {}).setdefault(key, {})[name] = row
-                    print(f"{target.name} over {ring}, {basis}, {name:9s}: rank <= {args.rank} in "
-                          f"{row['at_most_rank']}/{row['episodes']} episodes ({row['rate']:.0%}); "
-                          f"ranks {row['rank_counts']}; {row['seconds']:.1f}s", flush=True)
+        for target in targets:
+            for ring in args.rings.split(","):
+                for bases in (int(b) for b in args.bases.split(",")):
+                    basis = "canonical basis" if bases == 0 else f"random bases (pool {bases})"
+                    for name, agent in (("trained", trained), ("untrained", untrained)):
+                        row = success(agent, target, ring, bases, args)
+                        key = "canonical" if bases == 0 else f"bases{bases}"
+                        cell = doc["success"].setdefault(target.name, {}).setdefault(ring, {})
+                        cell.setdefault(key, {})[name] = row
+                        print(f"{target.name} over {ring}, {basis}, {name:9s}: rank <= {row['goal_rank']} in "
+                              f"{row['at_most_rank']}/{row['episodes']} episodes ({row['rate']:.0%}); "
+                              f"ranks {row['rank_counts']}; completed {row['best_completed_rank']}; "
+                              f"{row['seconds']:.1f}s", flush=True)
+        target = targets[0]
         if args.endgames and target.key == tg.matmul_target(2, 2, 2).key:
             doc["endgames"] = {}
             for ring in args.rings.split(","):
