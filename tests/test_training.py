@@ -89,6 +89,13 @@ def test_config_errors_are_one_line(tmp_path, doc, message):
     assert message in text and text.startswith(str(path)) and "\n" not in text
 
 
+def test_every_shipped_config_is_valid():
+    shipped = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+    assert len(shipped) >= 5
+    for path in shipped:
+        load_config(path)  # raises ConfigError with the file and key on a bad value
+
+
 def test_config_errors_through_the_cli(tmp_path, run):
     bad = tmp_path / "bad.toml"
     bad.write_text("[learner]\nlearning_rate = 0.1\n")
