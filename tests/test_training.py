@@ -382,3 +382,27 @@ def test_ray_actors_on_a_local_instance(tmp_path, catalog_path):
         assert all(not f.stored for f in outs[0].found)  # Ray workers hand schemes back
     finally:
         ray.shutdown()
+
+
+def test_a_cyclic_run_plays_orbits_and_its_checkpoint_keeps_them(tmp_path, run, catalog_path):
+    """game.cyclic: self-play and discover play <n,n,n> with cyclic moves (a move is
+    worth 1 or 3 terms), in the canonical basis; the checkpoint carries the setting."""
+    run_dir = tmp_path / "run"
+    cfg = {**TINY, "game": {"targets": ["2,2,2", "1,1,2"], "rings": ["Z2"], "cyclic": True},
+           "run": {"max_steps": 8}}
+    result = run("train", _write(tmp_path / "cyclic.json", cfg), "--run-dir", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    _, _, _, extra = load_checkpoint(checkpoint_path(run_dir))
+    assert extra["game"]["cyclic"] is True
+    worker = SelfPlayWorker(ActorSpec(config_from_dict(cfg).to_dict(), "test-run", None), 0)
+    assert set(worker.pools) == {(1, 2, 2)}  # no bases for the cyclic target
+    worker.set_weights(worker.model.state_dict(), 0)
+    out = worker.play(8, seed=2)
+    assert len(out.log) == 8 and any(worker.sources[src][0] == 0 for src, _, _ in out.log)
+    found = run("discover", 2, 2, 2, "--ring", "Z2", "--checkpoint", checkpoint_path(run_dir),
+                "--simulations", 2, "--episodes", 2, "--json")
+    assert found.exit_code == 0, found.output
+    refused = run("discover", 2, 2, 2, "--ring", "Z2", "--checkpoint", checkpoint_path(run_dir),
+                  "--episodes", 2, "--bases", 4)
+    assert_user_error(refused)
+    assert "cyclic moves" in refused.stderr

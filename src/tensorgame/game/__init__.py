@@ -8,7 +8,8 @@ it through :class:`TensorGame` and the batched :class:`GameState`.
 * :mod:`.rank_bound` — the terminal penalty (min over modes of summed slice ranks);
 * :mod:`.basis` — unimodular changes of basis, exact inverse maps, basis pools;
 * :mod:`.synthetic` — seeded <tensor, factors> demonstrations; :mod:`.shards` — npz shards;
-* :mod:`.augment` — term-order, sign and matmul-symmetry augmentations.
+* :mod:`.augment` — term-order, sign and matmul-symmetry augmentations;
+* :mod:`.cyclic` — cyclic-symmetric moves of <n,n,n> (a move places a whole orbit).
 """
 
 from tensorgame.game.augment import (

@@ -43,6 +43,48 @@ def legal_kernel(moves, dims, modulus, table, done, out):  # pragma: no cover - 
 
 
 @njit(cache=True)
+def _subtract(residual, g, ni, nj, nk, p, u, v, w):  # pragma: no cover - compiled
+    """residual[g] -= u⊗v⊗w in the game's ring; returns the change of its non-zero count."""
+    delta = 0
+    for a in range(ni):
+        ua = np.int64(u[a])
+        if ua == 0:
+            continue
+        for b in range(nj):
+            uv = ua * np.int64(v[b])
+            if uv == 0:
+                continue
+            if p == 0:
+                for c in range(nk):
+                    old = residual[g, a, b, c]
+                    new = np.int64(old) - uv * np.int64(w[c])
+                    residual[g, a, b, c] = new
+                    delta += np.int64(new != 0) - np.int64(old != 0)
+            elif p == 2:
+                for c in range(nk):
+                    old = residual[g, a, b, c]
+                    new = (np.int64(old) - uv * np.int64(w[c])) & 1
+                    residual[g, a, b, c] = new
+                    delta += np.int64(new != 0) - np.int64(old != 0)
+            else:
+                for c in range(nk):
+                    old = residual[g, a, b, c]
+                    new = (np.int64(old) - uv * np.int64(w[c])) % p
+                    residual[g, a, b, c] = new
+                    delta += np.int64(new != 0) - np.int64(old != 0)
+    return delta
+
+
+@njit(cache=True)
+def subtract_kernel(residual, nnz, dims, modulus, games, terms):  # pragma: no cover - compiled
+    """Subtract terms[i] (3, S) from game games[i] (the extra terms of cyclic moves)."""
+    for i in range(games.shape[0]):
+        g = games[i]
+        nnz[g] += _subtract(residual, g, dims[g, 0], dims[g, 1], dims[g, 2], modulus[g],
+                            terms[i, 0], terms[i, 1], terms[i, 2])
+
+
+@njit(cache=True)
 def step_kernel(residual, nnz, history, played, step, limit, done, dims, modulus, moves,
                 rewards, hit_limit):  # pragma: no cover - compiled
     """Subtract u⊗v⊗w from every unfinished game, record the move, update done."""
@@ -52,38 +94,8 @@ def step_kernel(residual, nnz, history, played, step, limit, done, dims, modulus
         hit_limit[g] = False
         if done[g]:
             continue
-        ni = dims[g, 0]
-        nj = dims[g, 1]
-        nk = dims[g, 2]
-        p = modulus[g]
-        delta = 0
-        for a in range(ni):
-            ua = np.int64(moves[g, 0, a])
-            if ua == 0:
-                continue
-            for b in range(nj):
-                uv = ua * np.int64(moves[g, 1, b])
-                if uv == 0:
-                    continue
-                if p == 0:
-                    for c in range(nk):
-                        old = residual[g, a, b, c]
-                        new = np.int64(old) - uv * np.int64(moves[g, 2, c])
-                        residual[g, a, b, c] = new
-                        delta += np.int64(new != 0) - np.int64(old != 0)
-                elif p == 2:
-                    for c in range(nk):
-                        old = residual[g, a, b, c]
-                        new = (np.int64(old) - uv * np.int64(moves[g, 2, c])) & 1
-                        residual[g, a, b, c] = new
-                        delta += np.int64(new != 0) - np.int64(old != 0)
-                else:
-                    for c in range(nk):
-                        old = residual[g, a, b, c]
-                        new = (np.int64(old) - uv * np.int64(moves[g, 2, c])) % p
-                        residual[g, a, b, c] = new
-                        delta += np.int64(new != 0) - np.int64(old != 0)
-        nnz[g] += delta
+        nnz[g] += _subtract(residual, g, dims[g, 0], dims[g, 1], dims[g, 2], modulus[g],
+                            moves[g, 0], moves[g, 1], moves[g, 2])
         for k in range(h - 1, 0, -1):
             for f in range(3):
                 for x in range(moves.shape[2]):

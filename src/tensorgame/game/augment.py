@@ -13,6 +13,8 @@ All of them keep the pair exact:
   maps of :mod:`tensorgame.tensors.symmetry`). The tensor is carried along (it is
   recomposed exactly from the mapped factors); when it was the target <n,n,n> itself
   it stays that target, so a played game yields new demonstrations of its target.
+  Both maps keep the moves of a cyclic pair moves of a cyclic game (orbits go to
+  orbits, fixed terms to fixed terms).
 
 Batch functions take and return :class:`~tensorgame.game.synthetic.DemoBatch`
 objects (new arrays, the input is left untouched); :func:`augment_scheme` does the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensorgame.game.cyclic import is_fixed, side_of, transpose_index
 from tensorgame.game.errors import GameError
 from tensorgame.game.synthetic import DemoBatch, compose
 from tensorgame.tensors import symmetry
@@ -38,7 +41,8 @@ def _live(batch: DemoBatch) -> np.ndarray:
 
 def _reorder(batch: DemoBatch, order: np.ndarray) -> DemoBatch:
     factors = np.take_along_axis(batch.factors, order[:, :, None, None], axis=1)
-    return DemoBatch(batch.tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params)
+    return DemoBatch(batch.tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params,
+                     batch.cyclic)
 
 
 def swap_with_last(batch: DemoBatch, rng: np.random.Generator) -> DemoBatch:
@@ -62,29 +66,32 @@ def permute_terms(batch: DemoBatch, rng: np.random.Generator) -> DemoBatch:
 
 
 def flip_signs(batch: DemoBatch, rng: np.random.Generator) -> DemoBatch:
-    """Each term gets a random sign pattern with product +1 (reduced mod p in Z_p)."""
-    signs = _SIGNS[rng.integers(0, len(_SIGNS), size=(len(batch), batch.pad_rank))]
+    """Each term gets a random sign pattern with product +1 (reduced mod p in Z_p);
+    fixed moves of cyclic pairs keep theirs (a sign pattern would unfix them and
+    change the tensor)."""
+    pattern = rng.integers(0, len(_SIGNS), size=(len(batch), batch.pad_rank))
+    for length in np.unique(batch.dims[batch.cyclic, 0]):
+        rows = np.flatnonzero(batch.cyclic & (batch.dims[:, 0] == length))
+        fixed = is_fixed(batch.factors[rows], side_of(int(length)))
+        pattern[rows] = np.where(fixed, 0, pattern[rows])
+    signs = _SIGNS[pattern]
     factors = batch.factors * signs[:, :, :, None]
     mod = batch.modulus
     if mod.any():
         m = mod > 0
         factors[m] = np.mod(factors[m].astype(np.int64), mod[m][:, None, None, None]).astype(np.int8)
-    return DemoBatch(batch.tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params)
-
-
-def _transpose_index(rows: int, cols: int) -> np.ndarray:
-    """idx with vec(Xᵀ) = vec(X)[idx] for a row-major rows×cols matrix X."""
-    return np.arange(rows * cols).reshape(rows, cols).T.ravel()
+    return DemoBatch(batch.tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params,
+                     batch.cyclic)
 
 
 def _symmetry_maps(kind: str, n: int, m: int, p: int):
     """New (n, m, p) and, per new factor, (source factor, gather index)."""
     ident = np.arange
     if kind == "cyclic":  # (V, Wᵀ, Uᵀ): <m,p,n>
-        return (m, p, n), ((1, ident(m * p)), (2, _transpose_index(n, p)), (0, _transpose_index(n, m)))
+        return (m, p, n), ((1, ident(m * p)), (2, transpose_index(n, p)), (0, transpose_index(n, m)))
     if kind == "transpose":  # (Vᵀ, Uᵀ, Wᵀ): <p,m,n>
-        return (p, m, n), ((1, _transpose_index(m, p)), (0, _transpose_index(n, m)),
-                           (2, _transpose_index(n, p)))
+        return (p, m, n), ((1, transpose_index(m, p)), (0, transpose_index(n, m)),
+                           (2, transpose_index(n, p)))
     raise GameError(f"unknown matmul symmetry {kind!r} (expected 'cyclic' or 'transpose')")
 
 
@@ -115,8 +122,8 @@ def matmul_symmetry(batch: DemoBatch, kind: str, mask: np.ndarray | None = None)
     tensors = batch.tensors.copy()
     if len(changed):
         tensors[changed] = compose(factors[changed], batch.ranks[changed], dims[changed],
-                                   batch.modulus[changed], tensors.dtype)
-    return DemoBatch(tensors, factors, batch.ranks, dims, batch.modulus, params)
+                                   batch.modulus[changed], tensors.dtype, batch.cyclic[changed])
+    return DemoBatch(tensors, factors, batch.ranks, dims, batch.modulus, params, batch.cyclic)
 
 
 def random_square_symmetry(batch: DemoBatch, rng: np.random.Generator) -> DemoBatch:

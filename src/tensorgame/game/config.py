@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tensorgame.game.cyclic import naive_moves
 from tensorgame.game.errors import GameError
+from tensorgame.tensors.targets import Target
 
 #: Largest padded side; rows of GF(2) slices are packed into one uint64 and moves
 #: are small vectors, so 64 is ample (AlphaTensor used 25).
@@ -28,6 +30,9 @@ class GameConfig:
     network. ``coefficients``: the move alphabet. ``max_steps``: the step limit; None
     uses each target's naive rank (a longer game cannot beat the schoolbook
     algorithm). ``penalty_scale``: multiplier of the terminal rank-bound penalty.
+    ``cyclic``: square matmul targets <n,n,n> are played with cyclic-symmetric moves
+    (one move places a term and its two rotations, see :mod:`tensorgame.game.cyclic`),
+    in their canonical basis; other targets are played as usual.
     """
 
     max_side: int = 16
@@ -35,6 +40,7 @@ class GameConfig:
     coefficients: tuple[int, ...] = (-2, -1, 0, 1, 2)
     max_steps: int | None = None
     penalty_scale: int = 1
+    cyclic: bool = False
 
     def __post_init__(self) -> None:
         def whole(x: object, name: str) -> int:
@@ -57,6 +63,21 @@ class GameConfig:
             raise GameError(f"max_steps must be >= 1, got {self.max_steps}")
         if whole(self.penalty_scale, "penalty_scale") < 0:
             raise GameError(f"penalty_scale must be >= 0, got {self.penalty_scale}")
+        if not isinstance(self.cyclic, (bool, np.bool_)):
+            raise GameError(f"cyclic must be true or false, got {self.cyclic!r}")
+
+    def plays_cyclic(self, target: Target) -> bool:
+        """Whether ``target`` is played with cyclic-symmetric moves."""
+        return bool(self.cyclic) and target.is_matmul and len(set(target.params)) == 1
+
+    def step_limit(self, target: Target) -> int:
+        """Moves a game of ``target`` may make: ``max_steps``, else the naive scheme's
+        (its rank, or its orbit count in a cyclic game)."""
+        if self.max_steps is not None:
+            return int(self.max_steps)
+        if self.plays_cyclic(target):
+            return naive_moves(target.params[0])
+        return max(target.naive_rank, 1)
 
     @property
     def max_coefficient(self) -> int:

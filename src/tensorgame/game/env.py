@@ -2,7 +2,10 @@
 
 The state is the residual tensor (initially the target, possibly in a changed basis);
 a move (u, v, w) subtracts u⊗v⊗w in the game's ring (Z, or Z_p with everything
-reduced mod p, Z2 in practice). Reward: -1 per move. A game ends when the residual is
+reduced mod p, Z2 in practice). Reward: -1 per move. In a cyclic game
+(``GameConfig.cyclic``, square matmul targets) a move subtracts its whole orbit
+under the cyclic symmetry, 3 terms (reward -3) or 1 for a fixed term
+(:mod:`tensorgame.game.cyclic`). A game ends when the residual is
 zero (a correct scheme was played) or at the step limit; ending at the limit with a
 non-zero residual costs ``penalty_scale`` × an upper bound on the residual's rank
 (see :mod:`tensorgame.game.rank_bound`), i.e. the moves a finished algorithm would at
@@ -23,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from tensorgame.errors import VerificationError
-from tensorgame.game._kernels import legal_kernel, step_kernel
+from tensorgame.game._kernels import legal_kernel, step_kernel, subtract_kernel
 from tensorgame.game.basis import Basis
 from tensorgame.game.config import GameConfig
+from tensorgame.game.cyclic import orbit_terms, rotate, side_of
 from tensorgame.game.errors import GameError, IllegalMoveError
 from tensorgame.game.rank_bound import rank_upper_bound, slice_completion
 from tensorgame.game.state import GameSpec, GameState, Observation
@@ -72,17 +76,19 @@ class TensorGame:
         p = int(ring.modulus or 0)
         if p and len(self.config.legal_values(p)) < 2:
             raise GameError(f"no non-zero coefficient of {self.config.coefficients} is legal over {ring}")
+        cyclic = self.config.plays_cyclic(target)
         if basis is not None:
+            if cyclic and not basis.is_identity:
+                raise GameError(f"{target.name} is played with cyclic moves, in its canonical basis only")
             if basis.dims != dims:
                 raise GameError(f"basis of sides {basis.dims} does not fit {target.name} of sides {dims}")
             if basis.is_identity:
                 basis = None
         tensor = target.tensor.astype(np.int64) if basis is None else basis.transform_tensor(target.tensor)
         tensor = ring.reduce(tensor)
-        limit = self.config.max_steps if self.config.max_steps is not None else max(target.naive_rank, 1)
         tensor = np.ascontiguousarray(tensor)
         tensor.setflags(write=False)
-        return GameSpec(target, ring, basis, tensor, int(limit))
+        return GameSpec(target, ring, basis, tensor, self.config.step_limit(target), cyclic)
 
     def reset(
         self,
@@ -127,7 +133,8 @@ class TensorGame:
             if s.modulus:
                 bound = max(bound, s.modulus - 1)
             else:
-                bound = max(bound, int(np.abs(s.tensor).max(initial=0)) + s.limit * cube)
+                terms = s.limit * (3 if s.cyclic else 1)
+                bound = max(bound, int(np.abs(s.tensor).max(initial=0)) + terms * cube)
         dtype = _dtype_for(bound)
         starts = np.zeros((len(specs), side, side, side), dtype=dtype)
         for k, s in enumerate(specs):
@@ -207,10 +214,12 @@ class TensorGame:
                 why = self.explain_illegal(state, mv, int(bad[0]))
                 raise IllegalMoveError(
                     f"illegal move in game {int(bad[0])} ({len(bad)} of {state.batch_size} games): {why}")
+        orbits = self._subtract_rotations(state, mv)
         rewards = np.empty(state.batch_size, dtype=np.int64)
         hit = np.empty(state.batch_size, dtype=np.bool_)
         step_kernel(state.residual, state.nnz, state.history, state.played, state.step,
                     state.limit, state.done, state.dims, state.modulus, mv, rewards, hit)
+        rewards[orbits] -= 2
         if hit.any():
             idx = np.flatnonzero(hit)
             pen = self.penalty(state, idx)
@@ -218,6 +227,28 @@ class TensorGame:
             rewards[idx] -= pen
         state.returns += rewards
         return rewards
+
+    @staticmethod
+    def _subtract_rotations(state: GameState, moves: np.ndarray) -> np.ndarray:
+        """In the unfinished cyclic games, subtract σ and σ² of a non-fixed move (the
+        step kernel subtracts the move itself); returns those games' indices."""
+        flags = np.fromiter((s.cyclic for s in state.specs), dtype=bool, count=len(state.specs))
+        if not flags.any():
+            return np.zeros(0, dtype=np.int64)
+        games = np.flatnonzero(flags[state.spec] & ~state.done)
+        moving = []
+        for length in np.unique(state.dims[games, 0]):
+            sel = games[state.dims[games, 0] == length]
+            n = side_of(int(length))
+            once = rotate(moves[sel], n)
+            keep = ~np.all(once == moves[sel], axis=(1, 2))
+            if keep.any():
+                sel, once = sel[keep], once[keep]
+                terms = np.concatenate([once, rotate(once, n)])
+                subtract_kernel(state.residual, state.nnz, state.dims, state.modulus,
+                                np.concatenate([sel, sel]), np.ascontiguousarray(terms))
+                moving.append(sel)
+        return np.concatenate(moving) if moving else np.zeros(0, dtype=np.int64)
 
     def penalty(self, state: GameState, index: np.ndarray | None = None) -> np.ndarray:
         """Terminal penalty (>= 0) of the current residuals: penalty_scale × rank bound."""
@@ -240,6 +271,14 @@ class TensorGame:
         """The moves played so far in ``game``, (steps, 3, S) int8, in its own basis."""
         return state.played[game, : int(state.step[game])].copy()
 
+    @classmethod
+    def terms(cls, state: GameState, game: int) -> np.ndarray:
+        """The terms the moves of ``game`` placed, (terms, 3, S) int8: the moves, and in
+        a cyclic game the rotations of its non-fixed moves."""
+        moves = cls.moves(state, game)
+        spec = state.spec_of(game)
+        return orbit_terms(moves, spec.target.params[0]) if spec.cyclic else moves
+
     def scheme(self, state: GameState, game: int, *, canonical: bool = True) -> Scheme:
         """The scheme a solved game played, verified exactly.
 
@@ -252,7 +291,7 @@ class TensorGame:
             raise GameError(f"game {game} is not solved (residual non-zero or still running)")
         spec = state.spec_of(game)
         ni, nj, nk = spec.dims
-        mv = self.moves(state, game).astype(np.int64)
+        mv = self.terms(state, game).astype(np.int64)
         u, v, w = mv[:, 0, :ni], mv[:, 1, :nj], mv[:, 2, :nk]
         if spec.basis is None:
             target = spec.target
@@ -280,7 +319,7 @@ class TensorGame:
         if not spec.ring.modulus:
             return None
         ni, nj, nk = spec.dims
-        mv = self.moves(state, game).astype(np.int64)
+        mv = self.terms(state, game).astype(np.int64)
         extra = slice_completion(state.residual[game, :ni, :nj, :nk], int(spec.ring.modulus))
         u, v, w = (np.concatenate([mv[:, f, :size], extra[f]]) for f, size in enumerate((ni, nj, nk)))
         if spec.basis is not None:

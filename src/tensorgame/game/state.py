@@ -45,13 +45,15 @@ ARRAY_FIELDS = (
 @dataclass(frozen=True, eq=False)
 class GameSpec:
     """What is fixed for a game: the canonical target, the ring, the basis it is
-    played in (None = canonical) and the start tensor T' = (A, B, C)·T (reduced)."""
+    played in (None = canonical), the start tensor T' = (A, B, C)·T (reduced), the step
+    limit and whether moves are cyclic-symmetric (:mod:`tensorgame.game.cyclic`)."""
 
     target: Target
     ring: Ring
     basis: Basis | None
     tensor: np.ndarray = field(repr=False)
     limit: int
+    cyclic: bool = False
 
     @property
     def dims(self) -> tuple[int, int, int]:

@@ -23,6 +23,12 @@ The stream is seeded and reproducible: batch k is a pure function of (seed, k),
 drawn from ``np.random.default_rng([seed, k])``, so workers can produce disjoint
 batches independently and a stream restarts anywhere.
 
+Cyclic pairs (``SyntheticConfig.cyclic``, square matmul shapes): the drawn terms are
+moves of a cyclic game (:mod:`tensorgame.game.cyclic`), the tensor sums their orbits,
+the rank cap is the naive scheme's move count, and a share ``FIXED_SHARE`` of the
+moves is made fixed (V = U, W = Uᵀ), the only kind of move that places one term, so
+that the network sees both kinds.
+
 Arrays use the game's padded layout: tensors (N, S, S, S), factors (N, R_max, 3, S)
 int8 with zero padding past each pair's rank and sides, so factor r of pair i is
 exactly a legal move of the game started on tensor i.
@@ -37,11 +43,21 @@ import numpy as np
 from numba import njit
 
 from tensorgame.game.config import MAX_SIDE_LIMIT
+from tensorgame.game.cyclic import (
+    expand,
+    naive_moves,
+    orbit_terms,
+    side_of,
+    transpose_index,
+)
 from tensorgame.game.errors import GameError
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, matmul_target, tensor_target
 
+#: Share of the moves of cyclic pairs that are fixed terms (Laderman's 23 for <3,3,3>
+#: has 2 of 9, the naive scheme 3 of 11).
+FIXED_SHARE = 0.2
 DEFAULT_VALUES = (-2, -1, 0, 1, 2)
 DEFAULT_PROBS = (0.05, 0.2, 0.5, 0.2, 0.05)
 
@@ -88,6 +104,7 @@ class SyntheticConfig:
     probs: tuple[float, ...] = DEFAULT_PROBS
     min_rank: int = 1
     max_rank: int | None = None
+    cyclic: bool = False
     _targets: tuple[Target, ...] = field(init=False, repr=False, compare=False)
     _rings: tuple[Ring, ...] = field(init=False, repr=False, compare=False)
 
@@ -142,9 +159,16 @@ class SyntheticConfig:
     def ring_list(self) -> tuple[Ring, ...]:
         return self._rings
 
+    def cyclic_targets(self) -> np.ndarray:
+        """bool per target: its pairs are cyclic (square matmul shapes, ``cyclic`` on)."""
+        return np.asarray([bool(self.cyclic) and t.is_matmul and len(set(t.params)) == 1
+                           for t in self._targets], dtype=bool)
+
     def rank_caps(self) -> np.ndarray:
-        """Largest rank drawn per target: its naive rank, lowered by ``max_rank``."""
-        caps = [t.naive_rank for t in self._targets]
+        """Largest rank (moves, for a cyclic shape) drawn per target: its naive
+        scheme's, lowered by ``max_rank``."""
+        caps = [naive_moves(t.params[0]) if c else t.naive_rank
+                for t, c in zip(self._targets, self.cyclic_targets())]
         if self.max_rank is not None:
             caps = [min(c, int(self.max_rank)) for c in caps]
         return np.asarray(caps, dtype=np.int64)
@@ -200,8 +224,11 @@ def _categorical_kernel(uniform, cdf, ring_ids, ring_values, out):  # pragma: no
 
 
 def compose(factors: np.ndarray, ranks: np.ndarray, dims: np.ndarray, modulus: np.ndarray,
-            dtype: np.dtype | type | None = None) -> np.ndarray:
-    """Tensors (N, S, S, S) of a padded batch of factor lists (exact, in each ring)."""
+            dtype: np.dtype | type | None = None, cyclic: np.ndarray | None = None) -> np.ndarray:
+    """Tensors (N, S, S, S) of a padded batch of factor lists (exact, in each ring);
+    rows flagged ``cyclic`` hold moves of a cyclic game, whose orbits are summed."""
+    if cyclic is not None and np.any(cyclic):
+        factors, ranks = expand(np.asarray(factors), ranks, dims, cyclic)
     factors = np.ascontiguousarray(factors, dtype=np.int8)
     n, pad, _, side = factors.shape
     if dtype is None:
@@ -227,6 +254,11 @@ class DemoBatch:
     dims: np.ndarray  # (N, 3) int64
     modulus: np.ndarray  # (N,) int64, 0 = Z
     params: np.ndarray  # (N, 3) int64, (n, m, p) of a matmul shape, zeros otherwise
+    cyclic: np.ndarray | None = None  # (N,) bool, moves of a cyclic game; None = none
+
+    def __post_init__(self) -> None:
+        flags = np.zeros(len(self.ranks), dtype=bool) if self.cyclic is None else np.asarray(self.cyclic, dtype=bool)
+        object.__setattr__(self, "cyclic", flags)
 
     def __len__(self) -> int:
         return int(self.ranks.shape[0])
@@ -242,7 +274,7 @@ class DemoBatch:
     def select(self, index: np.ndarray | Sequence[int]) -> DemoBatch:
         idx = np.asarray(index, dtype=np.int64)
         return DemoBatch(self.tensors[idx], self.factors[idx], self.ranks[idx], self.dims[idx],
-                         self.modulus[idx], self.params[idx])
+                         self.modulus[idx], self.params[idx], self.cyclic[idx])
 
     def ring(self, i: int) -> Ring:
         return _ring_of(int(self.modulus[i]))
@@ -257,16 +289,20 @@ class DemoBatch:
         return self.factors[i, : int(self.ranks[i])]
 
     def scheme(self, i: int) -> Scheme:
-        """Pair i as a Scheme of its tensor (a user tensor target), for exact checks."""
+        """Pair i as a Scheme of its tensor (a user tensor target), for exact checks;
+        a cyclic pair's moves are expanded into their orbits."""
         ni, nj, nk = (int(x) for x in self.dims[i])
-        mv = self.moves(i).astype(np.int64)
+        mv = self.moves(i)
+        if self.cyclic[i]:
+            mv = orbit_terms(mv, side_of(ni))
+        mv = mv.astype(np.int64)
         return Scheme(tensor_target(self.tensor(i)), self.ring(i), mv[:, 0, :ni], mv[:, 1, :nj],
                       mv[:, 2, :nk])
 
     def check(self) -> np.ndarray:
         """bool (N,): tensor equals the exact sum of its factors in its ring, and the
         padding (terms past the rank, entries past the sides) is zero."""
-        again = compose(self.factors, self.ranks, self.dims, self.modulus, np.int64)
+        again = compose(self.factors, self.ranks, self.dims, self.modulus, np.int64, self.cyclic)
         ok = np.all((again == self.tensors).reshape(len(self), -1), axis=1)
         r = np.arange(self.pad_rank)[None, :, None, None]
         x = np.arange(self.side)[None, None, None, :]
@@ -275,7 +311,7 @@ class DemoBatch:
         return ok
 
     def equals(self, other: DemoBatch) -> bool:
-        names = ("tensors", "factors", "ranks", "dims", "modulus", "params")
+        names = ("tensors", "factors", "ranks", "dims", "modulus", "params", "cyclic")
         return all(getattr(self, n).shape == getattr(other, n).shape
                    and np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
 
@@ -291,6 +327,7 @@ class SyntheticGenerator:
         self._params = np.asarray(
             [t.params if t.is_matmul else (0, 0, 0) for t in cfg.target_list], dtype=np.int64)
         self._caps = cfg.rank_caps()
+        self._cyclic = cfg.cyclic_targets()
         self._moduli = np.asarray([r.modulus or 0 for r in cfg.ring_list], dtype=np.int64)
         self._tprobs = _probs(cfg.target_probs, len(cfg.target_list), "target_probs")
         self._rprobs = _probs(cfg.ring_probs, len(cfg.ring_list), "ring_probs")
@@ -336,8 +373,26 @@ class SyntheticGenerator:
             factors[n_idx, r_idx, f_idx] = fresh
             still = ~np.any(fresh != 0, axis=1)
             n_idx, r_idx, f_idx = n_idx[still], r_idx[still], f_idx[still]
-        tensors = compose(factors, ranks, dims, modulus, self._dtype)
-        return tensors, factors, ranks.astype(np.int64), dims.copy(), modulus.copy(), self._params[tid]
+        cyclic = self._cyclic[tid]
+        if cyclic.any():
+            self._fix_some(rng, factors, ranks, dims, cyclic)
+        tensors = compose(factors, ranks, dims, modulus, self._dtype, cyclic)
+        return (tensors, factors, ranks.astype(np.int64), dims.copy(), modulus.copy(),
+                self._params[tid], cyclic)
+
+    @staticmethod
+    def _fix_some(rng: np.random.Generator, factors: np.ndarray, ranks: np.ndarray,
+                  dims: np.ndarray, cyclic: np.ndarray) -> None:
+        """Turn a share FIXED_SHARE of the live moves of cyclic pairs into fixed terms
+        (V = U, W = Uᵀ), in place."""
+        live = np.arange(factors.shape[1])[None, :] < ranks[:, None]
+        pick = live & cyclic[:, None] & (rng.random(live.shape) < FIXED_SHARE)
+        for length in np.unique(dims[cyclic, 0]):
+            n = side_of(int(length))
+            rows, terms = np.nonzero(pick & (dims[:, 0] == length)[:, None])
+            u = factors[rows, terms, 0, :length]
+            factors[rows, terms, 1, :length] = u
+            factors[rows, terms, 2, :length] = u[:, transpose_index(n, n)]
 
     def batch(self, index: int, size: int) -> DemoBatch:
         """Batch ``index`` of the stream, ``size`` pairs."""

@@ -68,12 +68,14 @@ from tensorgame.training.runtime_reward import RuntimeReward, Timer
 
 
 def basis_pools(cfg: TrainConfig) -> dict[tuple[int, int, int], BasisPool]:
-    """One pool per distinct target shape; basis i is a pure function of (seed, i), so
+    """One pool per distinct target shape (none for targets played with cyclic moves,
+    which stay in their canonical basis); basis i is a pure function of (seed, i), so
     learner and actors in any process share the pools by the seed alone."""
     a = cfg.actors
+    game = game_config(cfg)
     pools: dict[tuple[int, int, int], BasisPool] = {}
     for t in targets_of(cfg):
-        if t.dims not in pools:
+        if t.dims not in pools and not game.plays_cyclic(t):
             pools[t.dims] = BasisPool(t.dims, a.basis_pool_size, seed=cfg.run.seed + 7919,
                                       tied=a.tied, max_entry=a.basis_max_entry)
     return pools
@@ -209,8 +211,8 @@ class SelfPlayWorker:
             t = self.targets[ti]
             targets.append(t)
             rings.append(self.rings[ri])
-            pool = self.pools[t.dims]
-            if rng.random() < cfg.actors.canonical_fraction:
+            pool = self.pools.get(t.dims)
+            if pool is None or rng.random() < cfg.actors.canonical_fraction:
                 idx = 0
             else:
                 idx = int(rng.integers(1, pool.size)) if pool.size > 1 else 0

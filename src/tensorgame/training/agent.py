@@ -112,7 +112,8 @@ def load_agent(path: str | Path = BUNDLED) -> Agent:
         max_steps = game_extra.get("max_steps")
         game = GameConfig(max_side=cfg.max_side, history=cfg.history, coefficients=cfg.coefficients,
                           max_steps=None if max_steps in (None, 0) else int(max_steps),
-                          penalty_scale=int(game_extra.get("penalty_scale", 1)))
+                          penalty_scale=int(game_extra.get("penalty_scale", 1)),
+                          cyclic=bool(game_extra.get("cyclic", False)))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad game settings in the checkpoint ({exc})") from None
     mcts = extra.get("mcts", {}) if isinstance(extra.get("mcts", {}), dict) else {}
@@ -212,6 +213,11 @@ def discover(agent: Agent, target: Target, ring: Ring | str, *, episodes: int = 
 
         raise TensorGameError(f"{target.name} has sides {target.dims}; the checkpoint's network "
                               f"plays sides up to {agent.game.max_side}")
+    if bases > 0 and agent.game.plays_cyclic(target):
+        from tensorgame.errors import TensorGameError
+
+        raise TensorGameError(f"this network plays {target.name} with cyclic moves, in the "
+                              "canonical basis only: drop --bases")
     env = TensorGame(agent.game)
     config = search_config(agent, simulations=simulations, samples=samples, temperature=temperature)
     pool = (BasisPool(target.dims, bases + 1, seed=seed + 104729, max_entry=DEFAULT_BASIS_MAX_ENTRY)

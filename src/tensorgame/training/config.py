@@ -52,7 +52,9 @@ class GameSection:
     network learns them all at once, as in AlphaTensor). ``max_side``: the padded side
     S; 0 means the largest side among the targets (the cheapest network that fits:
     S = 16 is far too slow on a CPU for a <2,2,2> run). ``max_steps``: step limit, 0 =
-    each target's naive rank."""
+    each target's naive rank. ``cyclic``: square matmul targets are played with
+    cyclic-symmetric moves (one move places a term and its two rotations; a third as
+    many moves; in the canonical basis only, see :mod:`tensorgame.game.cyclic`)."""
 
     targets: tuple[str, ...] = ("2,2,2",)
     rings: tuple[str, ...] = ("Z", "Z2")
@@ -61,6 +63,7 @@ class GameSection:
     coefficients: tuple[int, ...] = (-2, -1, 0, 1, 2)
     max_steps: int = 0
     penalty_scale: int = 1
+    cyclic: bool = False
 
 
 @dataclass(frozen=True)
@@ -446,7 +449,7 @@ def game_config(cfg: TrainConfig) -> Any:
     g = cfg.game
     side = g.max_side or max(max(parse_target(t).dims) for t in g.targets)
     return GameConfig(max_side=side, history=g.history, coefficients=g.coefficients,
-                      max_steps=g.max_steps or None, penalty_scale=g.penalty_scale)
+                      max_steps=g.max_steps or None, penalty_scale=g.penalty_scale, cyclic=g.cyclic)
 
 
 def network_config(cfg: TrainConfig) -> Any:

@@ -21,10 +21,9 @@ t terms were played: residual = Σ of terms t..R-1, history = the played terms (
 recent first), step = t + o with o uniform in 0..L-R for the shape's step limit L (a
 game that can still finish with the remaining terms; were o always L-R, "moves left"
 would equal the value target and the value head would read it instead of the
-residual). The
-policy target is the *last* term (the augmentation swapped a random term there), the
-value target is -(R - t), minus the terms still to play: an upper bound of the
-residual's rank, which gives a fresh value head the scale of the returns long before
+residual). The policy target is the *last* term (the augmentation swapped a random
+term there), the value target is minus the terms still to play (in a cyclic pair,
+their orbits' terms): an upper bound of the residual's rank, which gives a fresh value head the scale of the returns long before
 self-play has produced any (a value of 0 misleads the search).
 """
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from tensorgame.game import BasisPool, DemoBatch, GameConfig, SyntheticConfig, SyntheticGenerator
 from tensorgame.game.augment import augment
+from tensorgame.game.cyclic import orbit_sizes, side_of
 from tensorgame.game.synthetic import alphabet_distribution, compose
 from tensorgame.tensors.rings import Ring
 from tensorgame.tensors.targets import Target
@@ -55,7 +55,7 @@ def pairs_to_positions(batch: DemoBatch, limits: np.ndarray, history: int,
     src = np.minimum(t[:, None] + j, pad - 1)
     rem = np.take_along_axis(batch.factors, src[:, :, None, None], axis=1)
     rem[j >= (ranks - t)[:, None]] = 0
-    residual = compose(rem, ranks - t, batch.dims, batch.modulus, np.int64)
+    residual = compose(rem, ranks - t, batch.dims, batch.modulus, np.int64, batch.cyclic)
     hist = np.zeros((n, history, 3, side), dtype=np.int8)
     for k in range(history):  # history[k] = term t-1-k
         idx = t - 1 - k
@@ -64,7 +64,7 @@ def pairs_to_positions(batch: DemoBatch, limits: np.ndarray, history: int,
             rows = np.flatnonzero(ok)
             hist[rows, k] = batch.factors[rows, idx[rows]]
     last = batch.factors[np.arange(n), ranks - 1]
-    left = ranks - t
+    left = _terms_left(batch, rem)
     # the game may be anywhere that still leaves room for the remaining terms, so that
     # the value head has to read the rank off the residual, not off "moves left"
     slack = np.maximum(limits - ranks, 0)
@@ -76,6 +76,17 @@ def pairs_to_positions(batch: DemoBatch, limits: np.ndarray, history: int,
         modulus=batch.modulus.astype(np.int64), dims=batch.dims.astype(np.int64),
         moves=last[:, None].copy(), weights=np.ones((n, 1), dtype=np.float32),
         value=(-left).astype(np.float32), value_mask=np.ones(n, dtype=bool))
+
+
+def _terms_left(batch: DemoBatch, rem: np.ndarray) -> np.ndarray:
+    """Terms the remaining moves ``rem`` (N, R, 3, S) place: one per move, or per orbit
+    in a cyclic pair (zero padding moves count none)."""
+    live = np.any(rem != 0, axis=(2, 3))
+    sizes = live.astype(np.int64)
+    for length in np.unique(batch.dims[batch.cyclic, 0]):
+        rows = np.flatnonzero(batch.cyclic & (batch.dims[:, 0] == length))
+        sizes[rows] = np.where(live[rows], orbit_sizes(rem[rows], side_of(int(length))), 0)
+    return sizes.sum(axis=1)
 
 
 def _to_basis(factors: np.ndarray, rank: int, dims: np.ndarray, modulus: int, basis: Any,
@@ -101,11 +112,13 @@ def _to_basis(factors: np.ndarray, rank: int, dims: np.ndarray, modulus: int, ba
 @dataclass
 class Solution:
     """A scheme the agent found: target index into the run's targets, ring modulus,
-    factors (R, 3, S) int8 in the canonical basis, padded to the run's side."""
+    factors (R, 3, S) int8 in the canonical basis, padded to the run's side (the moves
+    of a cyclic game: one per orbit), and its rank."""
 
     target: int
     modulus: int
     factors: np.ndarray
+    rank: int
 
 
 class DemoSource:
@@ -128,17 +141,18 @@ class DemoSource:
         values, probs = alphabet_distribution(game.coefficients)
         self.generator = SyntheticGenerator(
             SyntheticConfig(targets=tuple(targets), max_side=game.max_side, rings=tuple(rings),
-                            values=values, probs=probs, max_rank=max_rank or None), seed)
+                            values=values, probs=probs, max_rank=max_rank or None,
+                            cyclic=game.cyclic), seed)
         self.index = 0
         self.solutions: list[Solution] = []
         self._keys: set[bytes] = set()
 
     def limit_of(self, dims: np.ndarray) -> np.ndarray:
-        """Step limit per pair (max_steps, or the naive rank of a shape: I·J·K / the
-        matmul n·m·p, which the generator uses as its rank cap too)."""
+        """Step limit per pair (the game's for a target shape, else I·J·K; the
+        generator caps ranks at the same naive counts)."""
         if self.game.max_steps is not None:
             return np.full(len(dims), int(self.game.max_steps), dtype=np.int64)
-        table = {t.dims: t.naive_rank for t in self.targets}
+        table = {t.dims: self.game.step_limit(t) for t in self.targets}
         return np.asarray([table.get(tuple(int(x) for x in d), int(np.prod(d))) for d in dims],
                           dtype=np.int64)
 
@@ -166,13 +180,19 @@ class DemoSource:
                 changed.append(i)
         if not changed:
             return batch
-        tensors = compose(factors, batch.ranks, batch.dims, batch.modulus, np.int64)
-        return DemoBatch(tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params)
+        tensors = compose(factors, batch.ranks, batch.dims, batch.modulus, np.int64, batch.cyclic)
+        return DemoBatch(tensors, factors, batch.ranks, batch.dims, batch.modulus, batch.params,
+                         batch.cyclic)
 
     # --- solutions -----------------------------------------------------------------------
+    def cyclic(self, target: int) -> bool:
+        """Whether target ``target`` is played (and its solutions kept) as cyclic moves."""
+        return self.game.plays_cyclic(self.targets[target])
+
     def add_solution(self, target: int, modulus: int, factors: np.ndarray) -> bool:
-        """Remember a found scheme (canonical basis); False if already known or its
-        coefficients cannot be spelled in the game's alphabet."""
+        """Remember a found scheme (canonical basis; a cyclic target's as its moves, one
+        per orbit); False if already known or its coefficients cannot be spelled in
+        the game's alphabet."""
         f = np.asarray(factors)
         if f.size and (f.min() < min(self.game.coefficients) or f.max() > max(self.game.coefficients)):
             return False
@@ -180,7 +200,10 @@ class DemoSource:
         if key in self._keys:
             return False
         self._keys.add(key)
-        self.solutions.append(Solution(int(target), int(modulus), f.astype(np.int8)))
+        rank = f.shape[0]
+        if self.cyclic(target):
+            rank = int(orbit_sizes(f, self.targets[target].params[0]).sum())
+        self.solutions.append(Solution(int(target), int(modulus), f.astype(np.int8), rank))
         return True
 
     def solution_demos(self, n: int, rng: np.random.Generator) -> TrainBatch | None:
@@ -192,8 +215,8 @@ class DemoSource:
         best: dict[tuple[int, int], int] = {}
         for s in self.solutions:
             key = (s.target, s.modulus)
-            best[key] = min(best.get(key, s.factors.shape[0]), s.factors.shape[0])
-        pool = [s for s in self.solutions if s.factors.shape[0] == best[(s.target, s.modulus)]]
+            best[key] = min(best.get(key, s.rank), s.rank)
+        pool = [s for s in self.solutions if s.rank == best[(s.target, s.modulus)]]
         # every (target, ring) gets the same share, however many schemes it has: one
         # rare better scheme must not drown among dozens of schemes of another ring
         sizes: dict[tuple[int, int], int] = {}
@@ -208,6 +231,7 @@ class DemoSource:
         dims = np.zeros((n, 3), dtype=np.int64)
         modulus = np.zeros(n, dtype=np.int64)
         params = np.zeros((n, 3), dtype=np.int64)
+        cyclic = np.zeros(n, dtype=bool)
         for row, k in enumerate(picks):
             sol = pool[int(k)]
             t = self.targets[sol.target]
@@ -225,8 +249,9 @@ class DemoSource:
             factors[row, :r] = f
             ranks[row], dims[row], modulus[row] = r, t.dims, sol.modulus
             params[row] = t.params if t.is_matmul else (0, 0, 0)
-        tensors = compose(factors, ranks, dims, modulus, np.int64)
-        batch = augment(DemoBatch(tensors, factors, ranks, dims, modulus, params), rng)
+            cyclic[row] = self.cyclic(sol.target)
+        tensors = compose(factors, ranks, dims, modulus, np.int64, cyclic)
+        batch = augment(DemoBatch(tensors, factors, ranks, dims, modulus, params, cyclic), rng)
         return pairs_to_positions(batch, self.limit_of(dims), self.game.history, rng)
 
     def bank_arrays(self) -> dict[str, np.ndarray]:

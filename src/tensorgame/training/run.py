@@ -60,6 +60,7 @@ from rich.console import Console
 from tensorgame.catalog import Catalog
 from tensorgame.errors import FormatError, TensorGameError
 from tensorgame.fileio import atomic_write, read_text
+from tensorgame.game.cyclic import representatives
 from tensorgame.network import load_checkpoint, save_checkpoint
 from tensorgame.training.actors import (
     METHOD,
@@ -324,12 +325,19 @@ class Trainer:
         """Add a found scheme (and, for a Z scheme, its reduction mod each modular ring
         of the run: a decomposition over Z holds mod p) to the solution bank."""
         side = self.game.max_side
+        p = int(scheme.ring.modulus or 0)
+        if self.demos.cyclic(target):  # kept as the moves of a cyclic game, if it is one
+            reps = representatives(scheme.u, scheme.v, scheme.w, self.targets[target].params[0])
+            if reps is not None:
+                f = np.zeros((len(reps), 3, side), dtype=np.int64)
+                f[:, :, : reps.shape[2]] = reps
+                self.demos.add_solution(target, p, f)
+            return
         r = scheme.rank
         f = np.zeros((r, 3, side), dtype=np.int64)
         f[:, 0, : scheme.u.shape[1]] = scheme.u
         f[:, 1, : scheme.v.shape[1]] = scheme.v
         f[:, 2, : scheme.w.shape[1]] = scheme.w
-        p = int(scheme.ring.modulus or 0)
         self.demos.add_solution(target, p, f)
         if p and self.cfg.learner.lift_solutions and any(not r.modulus for r in self.rings):
             from tensorgame.search.lifting import hensel_lift
@@ -460,6 +468,7 @@ class Trainer:
             "warmup_steps": self.cfg.learner.warmup_steps,
             "replay_size": len(self.replay), "saved_at": _now(),
             "game": {"max_steps": self.game.max_steps, "penalty_scale": self.game.penalty_scale,
+                     "cyclic": self.game.cyclic,
                      "targets": list(self.cfg.game.targets), "rings": list(self.cfg.game.rings)},
             "mcts": self.cfg.to_dict()["mcts"],
             "expert": "flip" if self.cfg.learner.expert_flip_s > 0 else None,
