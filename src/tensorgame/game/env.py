@@ -202,8 +202,9 @@ class TensorGame:
     def step(self, state: GameState, moves: np.ndarray, *, check: bool = True) -> np.ndarray:
         """Play one move in every unfinished game (in place); returns the rewards (B,).
 
-        A reward is -1 per move, minus the terminal penalty for games that hit the step
-        limit with a non-zero residual; finished games ignore their move and get 0.
+        A reward is -1 per term placed (a move, or -3 for a non-fixed move of a cyclic
+        game), minus the terminal penalty for games that hit the step limit with a
+        non-zero residual; finished games ignore their move and get 0.
         ``check=False`` skips the legality test (for moves already known legal).
         """
         mv = self._as_moves(state, moves)
