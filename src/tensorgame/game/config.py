@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tensorgame.game.cyclic import naive_moves
+from tensorgame.game.cyclic import applies, naive_moves
 from tensorgame.game.errors import GameError
 from tensorgame.tensors.targets import Target
 
@@ -68,7 +68,7 @@ class GameConfig:
 
     def plays_cyclic(self, target: Target) -> bool:
         """Whether ``target`` is played with cyclic-symmetric moves."""
-        return bool(self.cyclic) and target.is_matmul and len(set(target.params)) == 1
+        return bool(self.cyclic) and applies(target)
 
     def step_limit(self, target: Target) -> int:
         """Moves a game of ``target`` may make: ``max_steps``, else the naive scheme's

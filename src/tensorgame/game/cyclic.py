@@ -19,6 +19,13 @@ import math
 
 import numpy as np
 
+from tensorgame.tensors.targets import Target
+
+
+def applies(target: Target) -> bool:
+    """Whether ``target`` has the cyclic symmetry moves rely on: square matmul <n,n,n>."""
+    return target.is_matmul and len(set(target.params)) == 1
+
 
 def transpose_index(rows: int, cols: int) -> np.ndarray:
     """idx with vec(Xᵀ) = vec(X)[idx] for a row-major rows×cols matrix X."""

@@ -44,6 +44,7 @@ from numba import njit
 
 from tensorgame.game.config import MAX_SIDE_LIMIT
 from tensorgame.game.cyclic import (
+    applies,
     expand,
     naive_moves,
     orbit_terms,
@@ -161,8 +162,7 @@ class SyntheticConfig:
 
     def cyclic_targets(self) -> np.ndarray:
         """bool per target: its pairs are cyclic (square matmul shapes, ``cyclic`` on)."""
-        return np.asarray([bool(self.cyclic) and t.is_matmul and len(set(t.params)) == 1
-                           for t in self._targets], dtype=bool)
+        return np.asarray([bool(self.cyclic) and applies(t) for t in self._targets], dtype=bool)
 
     def rank_caps(self) -> np.ndarray:
         """Largest rank (moves, for a cyclic shape) drawn per target: its naive

@@ -23,8 +23,9 @@ game that can still finish with the remaining terms; were o always L-R, "moves l
 would equal the value target and the value head would read it instead of the
 residual). The policy target is the *last* term (the augmentation swapped a random
 term there), the value target is minus the terms still to play (in a cyclic pair,
-their orbits' terms): an upper bound of the residual's rank, which gives a fresh value head the scale of the returns long before
-self-play has produced any (a value of 0 misleads the search).
+their orbits' terms): an upper bound of the residual's rank, which gives a fresh
+value head the scale of the returns long before self-play has produced any (a value
+of 0 misleads the search).
 """
 
 from __future__ import annotations
