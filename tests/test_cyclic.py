@@ -122,3 +122,21 @@ def test_solution_bank_ranks_cyclic_moves_by_their_terms():
     assert demos.solutions[0].rank == 7
     batch = demos.solution_demos(16, np.random.default_rng(0))
     assert batch is not None and (-batch.value <= 7).all() and (-batch.value >= 1).all()
+
+
+def test_found_schemes_are_banked_as_orbits_when_they_are_unions_of_orbits():
+    target = matmul_target(2, 2, 2)
+    demos = DemoSource([target], [parse_ring("Z2")], GameConfig(max_side=4, cyclic=True), {}, seed=0)
+    terms = orbit_terms(STRASSEN_Z2_MOVES, 2).astype(np.int64)
+    scheme = Scheme(target, parse_ring("Z2"), terms[:, 0], terms[:, 1], terms[:, 2])
+    assert scheme.rank == 7 and scheme.verify().ok
+    assert demos.add_scheme(0, scheme)
+    banked = demos.solutions[0]
+    assert banked.rank == 7 and len(banked.factors) == 3
+    # a correct scheme over Z whose terms, as written, are no union of orbits (one
+    # term spelled (-u, -v, w)): not a cyclic game's moves, so not banked
+    naive = naive_terms(2)
+    naive[1, :2] *= -1
+    plain = Scheme(target, parse_ring("Z"), naive[:, 0], naive[:, 1], naive[:, 2])
+    assert plain.verify().ok
+    assert not demos.add_scheme(0, plain) and len(demos.solutions) == 1

@@ -60,7 +60,6 @@ from rich.console import Console
 from tensorgame.catalog import Catalog
 from tensorgame.errors import FormatError, TensorGameError
 from tensorgame.fileio import atomic_write, read_text
-from tensorgame.game.cyclic import representatives
 from tensorgame.network import load_checkpoint, save_checkpoint
 from tensorgame.training.actors import (
     METHOD,
@@ -324,32 +323,18 @@ class Trainer:
     def _bank(self, target: int, scheme: Any) -> None:
         """Add a found scheme (and, for a Z scheme, its reduction mod each modular ring
         of the run: a decomposition over Z holds mod p) to the solution bank."""
-        side = self.game.max_side
-        p = int(scheme.ring.modulus or 0)
-        if self.demos.cyclic(target):  # kept as the moves of a cyclic game, if it is one
-            reps = representatives(scheme.u, scheme.v, scheme.w, self.targets[target].params[0])
-            if reps is not None:
-                f = np.zeros((len(reps), 3, side), dtype=np.int64)
-                f[:, :, : reps.shape[2]] = reps
-                self.demos.add_solution(target, p, f)
+        self.demos.add_scheme(target, scheme)
+        if self.demos.cyclic(target):  # a lift or reduction need not be a cyclic game's moves
             return
-        r = scheme.rank
-        f = np.zeros((r, 3, side), dtype=np.int64)
-        f[:, 0, : scheme.u.shape[1]] = scheme.u
-        f[:, 1, : scheme.v.shape[1]] = scheme.v
-        f[:, 2, : scheme.w.shape[1]] = scheme.w
-        self.demos.add_solution(target, p, f)
+        p = int(scheme.ring.modulus or 0)
         if p and self.cfg.learner.lift_solutions and any(not r.modulus for r in self.rings):
             from tensorgame.search.lifting import hensel_lift
 
             lifted = hensel_lift(scheme, attempts=2, seed=0).scheme
             if lifted is not None and lifted.ring.modulus is None and not lifted.ring.allows_denominators:
-                z = np.zeros((lifted.rank, 3, side), dtype=np.int64)
-                z[:, 0, : lifted.u.shape[1]] = lifted.u
-                z[:, 1, : lifted.v.shape[1]] = lifted.v
-                z[:, 2, : lifted.w.shape[1]] = lifted.w
-                self.demos.add_solution(target, 0, z)
+                self.demos.add_scheme(target, lifted)
         if p == 0:
+            f = self.demos.padded(scheme)
             for ring in self.rings:
                 q = int(ring.modulus or 0)
                 if q:
