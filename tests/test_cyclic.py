@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tensorgame.game import GameConfig, GameError, SyntheticConfig, SyntheticGenerator, TensorGame, augment
+from tensorgame.game import (
+    GameConfig,
+    GameError,
+    SyntheticConfig,
+    SyntheticGenerator,
+    TensorGame,
+    augment,
+)
 from tensorgame.game.basis import BasisPool
 from tensorgame.game.cyclic import (
     expand,
