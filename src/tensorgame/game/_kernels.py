@@ -42,7 +42,7 @@ def legal_kernel(moves, dims, modulus, table, done, out):  # pragma: no cover - 
         out[g] = ok
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _subtract(residual, g, ni, nj, nk, p, u, v, w):  # pragma: no cover - compiled
     """residual[g] -= u⊗v⊗w in the game's ring; returns the change of its non-zero count."""
     delta = 0

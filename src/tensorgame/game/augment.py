@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensorgame.game.cyclic import is_fixed, side_of, transpose_index
+from tensorgame.game.cyclic import is_fixed, rotation_maps, side_of, transpose_index
 from tensorgame.game.errors import GameError
 from tensorgame.game.synthetic import DemoBatch, compose
 from tensorgame.tensors import symmetry
@@ -86,9 +86,8 @@ def flip_signs(batch: DemoBatch, rng: np.random.Generator) -> DemoBatch:
 
 def _symmetry_maps(kind: str, n: int, m: int, p: int):
     """New (n, m, p) and, per new factor, (source factor, gather index)."""
-    ident = np.arange
     if kind == "cyclic":  # (V, Wᵀ, Uᵀ): <m,p,n>
-        return (m, p, n), ((1, ident(m * p)), (2, transpose_index(n, p)), (0, transpose_index(n, m)))
+        return (m, p, n), rotation_maps(n, m, p)
     if kind == "transpose":  # (Vᵀ, Uᵀ, Wᵀ): <p,m,n>
         return (p, m, n), ((1, transpose_index(m, p)), (0, transpose_index(n, m)),
                            (2, transpose_index(n, p)))

@@ -5,9 +5,10 @@
 :func:`tensorgame.tensors.symmetry.cyclic_rotation` and
 :mod:`tensorgame.search.flipgraph.symmetric`). In a cyclic game a move is an orbit
 *representative* t: it places t + σt + σ²t (three terms), or t alone when σt = t (a
-*fixed* term, U = V = Wᵀ). Such games are a third as long: Laderman's rank 23 for
-<3,3,3> is 7 orbits and 2 fixed terms (9 moves), the naive 27 is 8 orbits and 3 fixed
-terms (11 moves); a network needs to learn 9 good moves, not 23.
+*fixed* term, U = V = Wᵀ). Such games are a third as long: a σ-invariant rank-23
+scheme of <3,3,3> (such schemes exist) is 7 orbits and 2 fixed terms (9 moves), the
+naive 27 is 8 orbits and 3 fixed terms (11 moves); a network needs to learn 9 good
+moves, not 23.
 
 The orbit size does not depend on the ring (a fixed term counts once over Z and over
 Z_p), so a game's rank is Σ over moves of 1 or 3, and a move's reward is minus that.
@@ -32,6 +33,12 @@ def transpose_index(rows: int, cols: int) -> np.ndarray:
     return np.arange(rows * cols).reshape(rows, cols).T.ravel()
 
 
+def rotation_maps(n: int, m: int, p: int) -> tuple[tuple[int, np.ndarray], ...]:
+    """σ of an <n,m,p> term (an <m,p,n> term (V, Wᵀ, Uᵀ)) as, per new factor, the
+    source factor and the gather index into it."""
+    return (1, np.arange(m * p)), (2, transpose_index(n, p)), (0, transpose_index(n, m))
+
+
 def side_of(length: int) -> int:
     """n for factors of length n² (the sides of <n,n,n> are n²)."""
     n = math.isqrt(int(length))
@@ -42,12 +49,9 @@ def side_of(length: int) -> int:
 
 def rotate(moves: np.ndarray, n: int) -> np.ndarray:
     """σ of moves (..., 3, S) of an <n,n,n> game: (V, Wᵀ, Uᵀ), padding kept zero."""
-    tp = transpose_index(n, n)
-    size = n * n
     out = np.zeros_like(moves)
-    out[..., 0, :size] = moves[..., 1, :size]
-    out[..., 1, :size] = moves[..., 2, tp]
-    out[..., 2, :size] = moves[..., 0, tp]
+    for f, (source, index) in enumerate(rotation_maps(n, n, n)):
+        out[..., f, : n * n] = moves[..., source, index]
     return out
 
 
@@ -63,7 +67,7 @@ def orbit_sizes(moves: np.ndarray, n: int) -> np.ndarray:
 
 def naive_moves(n: int) -> int:
     """Moves of the naive symmetric scheme of <n,n,n>: the n³ - n terms
-    e_ij⊗e_jk⊗e_ki with i, j, k not all equal form orbits of 3, the n terms with
+    e_ij⊗e_jk⊗e_ik with i, j, k not all equal form orbits of 3, the n terms with
     i = j = k are fixed (the step limit of a cyclic game)."""
     return (n ** 3 - n) // 3 + n
 

@@ -56,8 +56,8 @@ from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target, matmul_target, tensor_target
 
-#: Share of the moves of cyclic pairs that are fixed terms (Laderman's 23 for <3,3,3>
-#: has 2 of 9, the naive scheme 3 of 11).
+#: Share of the moves of cyclic pairs that are fixed terms (a σ-invariant rank 23 for
+#: <3,3,3> has 2 of 9, the naive scheme 3 of 11).
 FIXED_SHARE = 0.2
 DEFAULT_VALUES = (-2, -1, 0, 1, 2)
 DEFAULT_PROBS = (0.05, 0.2, 0.5, 0.2, 0.05)
@@ -257,8 +257,8 @@ class DemoBatch:
     cyclic: np.ndarray | None = None  # (N,) bool, moves of a cyclic game; None = none
 
     def __post_init__(self) -> None:
-        flags = np.zeros(len(self.ranks), dtype=bool) if self.cyclic is None else np.asarray(self.cyclic, dtype=bool)
-        object.__setattr__(self, "cyclic", flags)
+        flags = np.zeros(len(self.ranks), dtype=bool) if self.cyclic is None else self.cyclic
+        object.__setattr__(self, "cyclic", np.asarray(flags, dtype=bool))
 
     def __len__(self) -> int:
         return int(self.ranks.shape[0])
