@@ -142,7 +142,12 @@ class ActorsConfig:
     (keeps transformed targets small). ``runtime_reward``: a game that ends with a
     complete scheme over Z gains ``-runtime_weight`` × (its one-level kernel's time /
     numpy.matmul's) on ``runtime_size``² matrices of ``runtime_dtype``, each class timed
-    once per actor (:mod:`tensorgame.training.runtime_reward`); off by default."""
+    once per actor (:mod:`tensorgame.training.runtime_reward`); off by default.
+    ``naive_prefix_fraction``: share of canonical-basis games that start with a random
+    part of the naive scheme already played (1 to N - 1 of its N moves, drawn
+    uniformly), so that games too long to finish from the start end solved and the
+    agent has finds of its own to imitate; from scratch (the naive scheme is the
+    definition), 0 (off) by default."""
 
     num_actors: int = 0
     games_per_batch: int = 16
@@ -154,6 +159,7 @@ class ActorsConfig:
     runtime_weight: float = 1.0
     runtime_size: int = 512
     runtime_dtype: str = "float32"
+    naive_prefix_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -305,6 +311,8 @@ def _validate(cfg: TrainConfig) -> None:
     _need(a.games_per_batch >= 1, "actors.games_per_batch", ">= 1", a.games_per_batch)
     _need(a.basis_pool_size >= 1, "actors.basis_pool_size", ">= 1", a.basis_pool_size)
     _need(0 <= a.canonical_fraction <= 1, "actors.canonical_fraction", "in [0, 1]", a.canonical_fraction)
+    _need(0 <= a.naive_prefix_fraction <= 1, "actors.naive_prefix_fraction", "in [0, 1]",
+          a.naive_prefix_fraction)
     _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
     _check_runtime_reward(g, a)
     _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)

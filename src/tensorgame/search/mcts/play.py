@@ -35,7 +35,8 @@ class EpisodeResult:
     distribution) over them, the policy target; ``actions`` (T, 3, S) int8: the moves
     played; ``rewards`` (T,); ``returns_to_go`` (T,): Σ of rewards from step t on, the
     value target; ``root_values`` (T,) float32: the search's value of each root;
-    ``total_return``; ``scheme``: the decomposition in the canonical basis, verified,
+    ``total_return`` (the whole game's, moves made before the search included);
+    ``scheme``: the decomposition in the canonical basis, verified,
     when the residual reached zero (else None); ``completed``: for a game over Z_p
     that ran out of moves, its moves plus the slice decomposition of the residual
     (see :meth:`TensorGame.completed_scheme`), verified; else None.
@@ -106,7 +107,7 @@ def _finish(env: TensorGame, state: GameState, game: int, rec: _Record, width: i
         actions=np.stack(rec.actions) if steps else np.zeros((0, 3, side), dtype=np.int8),
         rewards=rewards, returns_to_go=np.cumsum(rewards[::-1])[::-1].copy(),
         root_values=np.asarray(rec.root_values, dtype=np.float32),
-        total_return=int(rewards.sum()),
+        total_return=int(state.returns[game]),
         scheme=env.scheme(state, game) if solved else None,
         completed=env.completed_scheme(state, game) if complete and modulus and not solved else None,
     )
@@ -153,10 +154,15 @@ def play_episode(env: TensorGame,
                  bases: Basis | None | Sequence[Basis | None] = None, *,
                  evaluator: Evaluator, config: MCTSConfig, rng: np.random.Generator,
                  batch: int | None = None, reuse_tree: bool = True,
-                 complete_unsolved: bool = False) -> list[EpisodeResult]:
+                 complete_unsolved: bool = False,
+                 prefixes: Sequence[np.ndarray | None] | None = None) -> list[EpisodeResult]:
     """Start games as :meth:`TensorGame.reset` does (one value or one per game for
-    targets, rings and bases; ``batch`` repeats) and play them all together; returns
-    one :class:`EpisodeResult` per game (see :func:`play_games`)."""
+    targets, rings and bases; ``batch`` repeats), play each game's ``prefixes`` entry
+    (moves made before the search takes over; None: none) and then every game
+    together; returns one :class:`EpisodeResult` per game (see :func:`play_games`)."""
     state = env.reset(targets, rings, bases, batch=batch)
+    if prefixes is not None:
+        games = [g for g, p in enumerate(prefixes) if p is not None and len(p)]
+        env.advance(state, games, [prefixes[g] for g in games])
     return play_games(env, state, evaluator, config, rng, reuse_tree=reuse_tree,
                       complete_unsolved=complete_unsolved)

@@ -1,0 +1,101 @@
+"""The naive-prefix curriculum: naive moves as game moves, prefixes played into chosen
+games only, self-play games that start part-way, and which games an actor gives one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tensorgame.game import GameConfig, TensorGame
+from tensorgame.search.mcts import MCTSConfig, UniformEvaluator, play_episode
+from tensorgame.tensors.targets import matmul_target
+from tensorgame.training.actors import ActorSpec, SelfPlayWorker
+from tensorgame.training.config import ConfigError, config_from_dict
+
+
+@pytest.mark.parametrize("dims, cyclic, ring, moves, rank", [
+    ((2, 2, 3), False, "Z", 12, 12),
+    ((3, 3, 3), True, "Z2", 11, 27),
+    ((2, 2, 2), True, "Z", 4, 8),
+])
+def test_the_naive_moves_solve_the_game_at_the_naive_rank(dims, cyclic, ring, moves, rank):
+    env = TensorGame(GameConfig(max_side=9, cyclic=cyclic))
+    target = matmul_target(*dims)
+    naive = env.naive_moves(target)
+    assert naive.shape == (moves, 3, 9) and naive.dtype == np.int8
+    state = env.reset(target, ring)
+    env.advance(state, [0], [naive])
+    assert state.solved[0] and int(state.returns[0]) == -rank
+    assert env.scheme(state, 0).rank == rank
+
+
+def test_advance_moves_only_the_chosen_games():
+    env = TensorGame(GameConfig(max_side=9, cyclic=True))
+    target = matmul_target(3, 3, 3)
+    naive = env.naive_moves(target)
+    state = env.reset(target, "Z2", batch=3)
+    env.advance(state, [2, 1], [naive[:4], naive[4:5]])
+    assert state.step.tolist() == [0, 1, 4]
+    assert np.array_equal(state.residual[0], env.reset(target, "Z2").residual[0])
+    assert int(state.returns[2]) == -sum(1 if np.array_equal(m[0], m[1]) else 3 for m in naive[:4])
+    assert not state.done.any()
+
+
+def test_a_game_with_a_prefix_records_only_the_searched_moves():
+    config = GameConfig(max_side=9, cyclic=True)
+    env = TensorGame(config)
+    target = matmul_target(3, 3, 3)
+    naive = env.naive_moves(target)
+    mcts = MCTSConfig(num_simulations=4, num_samples=4, dirichlet_fraction=0.0, temperature=0.0)
+    prefix = naive[:10]  # one naive move left to play: the residual is its orbit (or fixed term)
+    results = play_episode(env, [target, target], "Z2", evaluator=UniformEvaluator(config, 0),
+                           config=mcts, rng=np.random.default_rng(0), prefixes=[None, prefix])
+    plain, started = results
+    assert plain.observations.step[0] == 0 and plain.num_moves == 11
+    assert started.observations.step[0] == 10 and started.num_moves == 1
+    assert started.observations.remaining[0] == 1
+    placed = -sum(3 if not np.array_equal(m[0], m[1]) else 1 for m in prefix)
+    assert started.total_return == placed + int(started.rewards.sum())
+    assert plain.total_return == int(plain.rewards.sum())
+
+
+def _worker(share: float, canonical: float) -> SelfPlayWorker:
+    cfg = config_from_dict({
+        "game": {"targets": ["3,3,3"], "rings": ["Z2"], "cyclic": True, "coefficients": [0, 1]},
+        "network": {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1},
+        "mcts": {"num_simulations": 2, "num_samples": 2},
+        "actors": {"games_per_batch": 4, "naive_prefix_fraction": share, "canonical_fraction": canonical},
+    })
+    worker = SelfPlayWorker(ActorSpec(cfg.to_dict(), "prefix-test", None), 0)
+    worker.set_weights(worker.model.state_dict(), 0)
+    return worker
+
+
+def test_an_actor_gives_canonical_games_a_prefix_of_1_to_n_minus_1_naive_moves():
+    worker = _worker(1.0, 1.0)
+    target = worker.targets[0]
+    rng = np.random.default_rng(3)
+    lengths = []
+    for _ in range(50):
+        got = worker._naive_prefixes([target] * 4, [0, 0, 0, 5], rng)
+        assert got[3] is None  # a game in a changed basis: no naive moves there
+        lengths += [len(p) for p in got[:3]]
+    assert min(lengths) >= 1 and max(lengths) <= 10 and len(set(lengths)) > 5
+    naive = {m.tobytes() for m in worker.env.naive_moves(target)}
+    assert all(m.tobytes() in naive for p in got[:3] for m in p)
+    assert _worker(0.0, 1.0)._naive_prefixes([target] * 4, [0] * 4, rng) == [None] * 4
+
+
+def test_self_play_with_prefixes_labels_its_finds():
+    out = _worker(1.0, 1.0).play(seed=1)
+    assert out.positions is not None and out.positions.step.min() >= 1  # every game began part-way
+    for found in out.found:
+        assert json.loads(found.source)["naive_prefix"] >= 1
+        assert found.scheme.verify().ok
+
+
+def test_the_share_must_be_a_fraction():
+    with pytest.raises(ConfigError, match="naive_prefix_fraction"):
+        config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"naive_prefix_fraction": 1.5}})
