@@ -16,6 +16,8 @@ import pytest
 
 import tensorgame as tg
 from tensorgame.errors import TensorGameError
+from tensorgame.formats import write_scheme
+from tensorgame.search.flipgraph.drivers.space import SearchSpace
 from tensorgame.search.flipgraph.session import flip_rings, run_directory
 
 
@@ -181,3 +183,20 @@ def test_train_and_discover_report_progress(tmp_path):
                         catalog=tmp_path / "c.sqlite", on_progress=batches.append)
     assert found.method == "agent" and found.attempts == 4
     assert [b["played"] for b in batches] == [2, 4] and batches[-1]["solved"] == found.solved
+
+
+def test_a_resumed_run_walks_from_its_saved_start(tmp_path):
+    """The start belongs to the run: a resume neither reads --start again (here the
+    file is gone) nor changes the catalogue source its schemes carry."""
+    catalog, run_dir, start = tmp_path / "c.sqlite", tmp_path / "run", tmp_path / "start.json"
+    naive = tg.naive_scheme(tg.matmul_target(2, 2, 3), "Z2")
+    write_scheme(naive, start)
+    first = tg.flip("2,2,3", time=20, goal=11, workers=1, catalog=catalog, run_dir=run_dir, start=str(start))
+    assert first.best.rank == 11
+    start.unlink()
+    again = tg.flip("2,2,3", time=20, goal=11, workers=1, catalog=catalog, run_dir=run_dir, start=str(start),
+                    resume=True)
+    assert again.resumed and again.best.rank == 11
+    state = json.loads((run_dir / "state.json").read_text())
+    space = SearchSpace(naive.target, "Z2")
+    assert space.scheme(space.decode(state["origin"])).rank == 12 and state["session"] == 1

@@ -178,7 +178,7 @@ def run_flip_discover(target: Target, *, as_json: bool = False, catalog_path: Pa
     mode = f"{settings.get('strategy', 'runners')}{', symmetric' if settings.get('symmetric') else ''}, {on}"
     title = f"flip {target.name} over {search}{' -> lifted to Z' if lift else ''} ({mode})"
     start = str(settings.get("start") or "")
-    if not as_json and (start == "agent" or start.startswith("agent:")):
+    if not as_json and not settings.get("resume") and (start == "agent" or start.startswith("agent:")):
         from tensorgame.training.agent import START_EPISODES
 
         click.echo(f"start: the agent plays {START_EPISODES} games of {target.name} (network + MCTS); "

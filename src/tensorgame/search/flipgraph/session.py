@@ -28,7 +28,7 @@ from tensorgame.search.flipgraph.drivers import (
     Progress,
     SearchSpace,
 )
-from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE
+from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE, load_state
 from tensorgame.search.flipgraph.packing import check_lengths, search_ring, words
 from tensorgame.tensors.meta import adapt, product
 from tensorgame.tensors.rings import Ring, parse_ring
@@ -219,16 +219,20 @@ def flip_search(
     space = SearchSpace(target, search, symmetric=symmetric, split=split)
     catalog_path = Path(catalog) if catalog is not None else default_catalog_path()
     with Catalog(catalog_path) as opened:
-        results_in = "Z" if lift or search == "ZT" else space.result_ring
-        start_scheme, provenance = resolve_start(start, target, opened, results_in, search)
-        if not symmetric:  # every runner (or pool task) of every worker, and the coordinator's sprint
-            check_memory(start_scheme.rank, words(target.dims),
-                         workers * (runners if strategy == "runners" else 1) + 1)
         made = run_dir is None and not resume
         if run_dir is None:
             run_dir = run_directory(catalog_path.parent / RUNS_FOLDER / run_slug(space, strategy, lift),
                                     resume=resume)
         try:
+            saved = load_state(Path(run_dir), space) if resume else None
+            if saved is not None and saved.origin is not None:  # the run's own start, not --start again
+                start_scheme, provenance = space.scheme(saved.origin), saved.start_provenance
+            else:
+                results_in = "Z" if lift or search == "ZT" else space.result_ring
+                start_scheme, provenance = resolve_start(start, target, opened, results_in, search)
+            if not symmetric:  # every runner (or pool task) of every worker, and the coordinator's sprint
+                check_memory(start_scheme.rank, words(target.dims),
+                             workers * (runners if strategy == "runners" else 1) + 1)
             session = FlipRun(space, settings, start_scheme, run_dir=Path(run_dir), catalog=opened,
                               out=None if out is None else Path(out), resume=resume, on_progress=on_progress,
                               transport=transport, start_provenance=provenance)

@@ -23,7 +23,10 @@ _STATE_FORMAT = "tensorgame-flip-run"
 @dataclass
 class RunState:
     """What a checkpoint holds: the counters of every session so far, the best scheme
-    and the recent improvements, the pool strategy's levels, and the improvement log."""
+    and the recent improvements, the pool strategy's levels, the improvement log, and
+    the run's start (``origin``, where fresh descents begin) with its provenance, so
+    that a resume neither resolves ``--start`` again (the catalogue's best may have
+    moved; an agent start would replay its games) nor changes its catalogue source."""
 
     strategy: str
     seed: int
@@ -41,6 +44,8 @@ class RunState:
     level_attempts: int
     levels: dict[int, list[Payload]] = field(default_factory=dict)
     improvements: list[dict[str, Any]] = field(default_factory=list)
+    origin: Payload | None = None  # None in states written before it was kept
+    start_provenance: str | None = None
 
 
 def state_path(run_dir: Path) -> Path:
@@ -65,6 +70,8 @@ def save_state(run_dir: Path, space: SearchSpace, state: RunState) -> None:
                  "attempts": state.level_attempts,
                  "levels": {str(r): [enc(p) for p in ps] for r, ps in state.levels.items()}},
         "improvements": state.improvements,
+        "origin": None if state.origin is None else enc(state.origin),
+        "start_provenance": state.start_provenance,
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(state_path(run_dir), json.dumps(doc).encode())
@@ -108,4 +115,6 @@ def load_state(run_dir: Path, space: SearchSpace) -> RunState:
         levels={int(r): [space.decode(d) for d in ps] for r, ps in pool.get("levels", {}).items()}
         if doc["strategy"] == "pool" else {},
         improvements=list(doc.get("improvements", [])),
+        origin=None if doc.get("origin") is None else space.decode(doc["origin"]),
+        start_provenance=doc.get("start_provenance"),
     )

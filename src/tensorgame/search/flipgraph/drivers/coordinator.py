@@ -130,6 +130,7 @@ class FlipRun:
         assert settings.path_min is not None
         self.space, self.settings, self.on_progress = space, settings, on_progress
         self.run_dir = Path(run_dir)
+        self.start_provenance = start_provenance
         self.source = (f"flip {settings.strategy} over {space.ring}" + (" (symmetric)" if space.symmetric else "")
                        + (f" from {start_provenance}" if start_provenance else ""))
         self.sink = RunSink(space, self.run_dir, catalog=catalog, out=out, source=self.source, seed=settings.seed)
@@ -233,10 +234,13 @@ class FlipRun:
             best=self.best_scheme, best_catalog_id=self.best_id,
             lifted=self.lifted, lifted_catalog_id=self.lifted_id, history=list(self.history),
             level=self.level, path_limit=self.path_limit, level_attempts=self.level_attempts, levels=levels,
+            origin=self.origin, start_provenance=self.start_provenance,
         ))
         self.last_checkpoint = time.monotonic()
 
     def _resume(self, state: RunState) -> None:
+        if state.origin is not None:
+            self.origin = state.origin
         self.session = state.session + 1
         self.elapsed_before, self.flips_before = state.elapsed_s, state.flips
         self.capacity = state.capacity
