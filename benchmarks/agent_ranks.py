@@ -145,7 +145,8 @@ def curve(path: str, args: argparse.Namespace) -> list[dict]:
 
 
 def plot_curve(rows: list[dict], path: Path) -> None:
-    """Left: success rate against simulations per move, a line per checkpoint (training
+    """Left: against simulations per move, the share of games at AlphaTensor's rank
+    (solid) and of games solved at any rank (dotted), a line per checkpoint (training
     time) and target; right: the best rank, solved (solid) and completed (dashed)."""
     import matplotlib
 
@@ -162,6 +163,8 @@ def plot_curve(rows: list[dict], path: Path) -> None:
         goal = mine[0]["goal_rank"]
         line = left.plot([r["simulations"] for r in mine], [r["success"] for r in mine], marker="o",
                          label=f"{target} over {ring}, rank <= {goal}, trained {when}")[0]
+        left.plot([r["simulations"] for r in mine], [r["solved"] / max(r["episodes"], 1) for r in mine], ":",
+                  marker=".", color=line.get_color(), label=f"{target}, {when}: solved at any rank")
         for field, style in (("best_rank", "-"), ("best_completed_rank", "--")):
             pts = [(r["simulations"], r[field]) for r in mine if r.get(field) is not None]
             if pts:
@@ -178,7 +181,7 @@ def plot_curve(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
-    left.set_ylabel("share of games at AlphaTensor's rank")
+    left.set_ylabel("share of games (solid: at AlphaTensor's rank)")
     left.set_ylim(-0.03, 1.03)
     right.set_ylabel("best rank found")
     fig.tight_layout()
