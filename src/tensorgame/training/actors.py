@@ -106,8 +106,10 @@ class Found:
 @dataclass
 class ActorOutput:
     """One batch of games: positions for the replay buffer, schemes found, and per
-    game (source index into the run's (target, ring) pairs, solved, total return
-    with the runtime term); ``timings``: classes timed in this batch for the runtime
+    game played from the target itself (not from a naive prefix: the run's solve rate
+    and mean return measure what ``discover`` plays) its source index into the run's
+    (target, ring) pairs, whether it was solved, and its total return with the runtime
+    term; ``timings``: classes timed in this batch for the runtime
     term (target, ring, rank, kernel/library time ratio)."""
 
     positions: Positions | None
@@ -228,7 +230,8 @@ class SelfPlayWorker:
         seconds = time.perf_counter() - start
         found: list[Found] = []
         final, timings = self._runtime_terms(results)
-        log = [(int(s), r.scheme is not None, r.total_return + x) for r, s, x in zip(results, src, final)]
+        log = [(int(s), r.scheme is not None, r.total_return + x)
+               for r, s, x, p in zip(results, src, final, prefixes) if p is None]
         for g, (r, s) in enumerate(zip(results, src)):
             if r.scheme is None:
                 continue

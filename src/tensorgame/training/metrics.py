@@ -10,7 +10,8 @@ run keeps everything up to its last log) has a ``kind`` field:
   window (``loss``, ``policy_demo``, ``policy_play``, ``value``, ``value_error``,
   ``grad_norm``), ``games``, ``positions``, ``replay``, ``games_per_s`` and
   ``steps_per_s`` (this window), and per "target/ring": ``best`` (best rank found in
-  this run, or null), ``solve_rate`` and ``mean_return`` (last 100 games);
+  this run, or null), ``solve_rate`` and ``mean_return`` (the last 100 games played
+  from the target itself, not from a naive prefix);
 * ``"found"``: a better decomposition than any before in this run (``target``,
   ``ring``, ``rank``, ``step``, ``time``, ``catalog_id``);
 * ``"runtime"``: with ``actors.runtime_reward``, a class of schemes timed for the
