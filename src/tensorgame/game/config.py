@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tensorgame.game.cyclic import applies, naive_moves
+from tensorgame.game.cyclic import applies, naive_moves, representatives
 from tensorgame.game.errors import GameError
+from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
 
 #: Largest padded side; rows of GF(2) slices are packed into one uint64 and moves
@@ -69,6 +70,21 @@ class GameConfig:
     def plays_cyclic(self, target: Target) -> bool:
         """Whether ``target`` is played with cyclic-symmetric moves."""
         return bool(self.cyclic) and applies(target)
+
+    def moves_of(self, scheme: Scheme) -> np.ndarray | None:
+        """A scheme of a target as this game's moves in the canonical basis, (R, 3, S)
+        int64 zero-padded: its terms, or one per orbit when the target is played
+        cyclic (None when its terms are no union of orbits)."""
+        terms = (scheme.u, scheme.v, scheme.w)
+        if self.plays_cyclic(scheme.target):
+            reps = representatives(*terms, scheme.target.params[0])
+            if reps is None:
+                return None
+            terms = (reps[:, 0], reps[:, 1], reps[:, 2])
+        moves = np.zeros((len(terms[0]), 3, self.max_side), dtype=np.int64)
+        for f, x in enumerate(terms):
+            moves[:, f, : x.shape[1]] = x
+        return moves
 
     def step_limit(self, target: Target) -> int:
         """Moves a game of ``target`` may make: ``max_steps``, else the naive scheme's

@@ -29,7 +29,7 @@ from tensorgame.errors import VerificationError
 from tensorgame.game._kernels import legal_kernel, step_kernel, subtract_kernel
 from tensorgame.game.basis import Basis
 from tensorgame.game.config import GameConfig
-from tensorgame.game.cyclic import orbit_terms, representatives, rotate, side_of
+from tensorgame.game.cyclic import orbit_terms, rotate, side_of
 from tensorgame.game.errors import GameError, IllegalMoveError
 from tensorgame.game.rank_bound import rank_upper_bound, slice_completion
 from tensorgame.game.state import GameSpec, GameState, Observation
@@ -231,20 +231,13 @@ class TensorGame:
 
     def naive_moves(self, target: Target) -> np.ndarray:
         """The naive scheme of ``target`` as moves of this game in the canonical basis,
-        (N, 3, S) int8: its terms, or one per orbit in a cyclic game. Playing them all
-        solves the game at the naive rank; playing some is where a naive-prefix game
-        starts (a curriculum from scratch: no scheme but the definition is used)."""
-        n = self.config.max_side
-        naive = naive_scheme(target, "Z")
-        factors = (naive.u, naive.v, naive.w)
-        if self.config.plays_cyclic(target):
-            reps = representatives(*factors, target.params[0])
-            assert reps is not None  # the naive scheme is a union of orbits
-            factors = (reps[:, 0], reps[:, 1], reps[:, 2])
-        moves = np.zeros((len(factors[0]), 3, n), dtype=np.int8)
-        for f, x in enumerate(factors):
-            moves[:, f, : x.shape[1]] = x
-        return moves
+        (N, 3, S) int8 (:meth:`GameConfig.moves_of`; the naive scheme is a union of
+        orbits). Playing them all solves the game at the naive rank; playing some is
+        where a naive-prefix game starts (a curriculum from scratch: no scheme but the
+        definition is used)."""
+        moves = self.config.moves_of(naive_scheme(target, "Z"))
+        assert moves is not None
+        return moves.astype(np.int8)
 
     def advance(self, state: GameState, games: Sequence[int], moves: Sequence[np.ndarray]) -> None:
         """Play a list of moves ((k, 3, S) each, legal) into each of ``games`` (in

@@ -37,7 +37,7 @@ import numpy as np
 
 from tensorgame.game import BasisPool, DemoBatch, GameConfig, SyntheticConfig, SyntheticGenerator
 from tensorgame.game.augment import augment
-from tensorgame.game.cyclic import orbit_sizes, representatives, side_of
+from tensorgame.game.cyclic import orbit_sizes, side_of
 from tensorgame.game.synthetic import alphabet_distribution, compose
 from tensorgame.tensors.rings import Ring
 from tensorgame.tensors.scheme import Scheme
@@ -191,25 +191,12 @@ class DemoSource:
         """Whether target ``target`` is played (and its solutions kept) as cyclic moves."""
         return self.game.plays_cyclic(self.targets[target])
 
-    def padded(self, scheme: Scheme) -> np.ndarray:
-        """A scheme's terms (R, 3, S) int64 in the game's padded layout."""
-        f = np.zeros((scheme.rank, 3, self.game.max_side), dtype=np.int64)
-        for k, x in enumerate((scheme.u, scheme.v, scheme.w)):
-            f[:, k, : x.shape[1]] = x
-        return f
-
     def add_scheme(self, target: int, scheme: Scheme) -> bool:
-        """Bank a found scheme of target ``target``: its terms, or for a cyclic target
-        its orbit representatives (False when its terms are no union of orbits)."""
-        f = self.padded(scheme)
-        if self.cyclic(target):
-            n = self.targets[target].params[0]
-            reps = representatives(f[:, 0, : n * n], f[:, 1, : n * n], f[:, 2, : n * n], n)
-            if reps is None:
-                return False
-            f = np.zeros((len(reps), 3, self.game.max_side), dtype=np.int64)
-            f[:, :, : n * n] = reps
-        return self.add_solution(target, int(scheme.ring.modulus or 0), f)
+        """Bank a found scheme of target ``target`` as the game's moves
+        (:meth:`GameConfig.moves_of`: for a cyclic target its orbit representatives;
+        False when its terms are no union of orbits)."""
+        moves = self.game.moves_of(scheme)
+        return moves is not None and self.add_solution(target, int(scheme.ring.modulus or 0), moves)
 
     def add_solution(self, target: int, modulus: int, factors: np.ndarray) -> bool:
         """Remember a found scheme (canonical basis; a cyclic target's as its moves, one

@@ -334,7 +334,7 @@ class Trainer:
             if lifted is not None and lifted.ring.modulus is None and not lifted.ring.allows_denominators:
                 self.demos.add_scheme(target, lifted)
         if p == 0:
-            f = self.demos.padded(scheme)
+            f = self.game.moves_of(scheme)  # (the target is not cyclic here: a term per move)
             for ring in self.rings:
                 q = int(ring.modulus or 0)
                 if q:
