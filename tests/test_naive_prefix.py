@@ -13,6 +13,7 @@ from tensorgame.search.mcts import MCTSConfig, UniformEvaluator, play_episode
 from tensorgame.tensors.targets import matmul_target
 from tensorgame.training.actors import ActorSpec, SelfPlayWorker
 from tensorgame.training.config import ConfigError, config_from_dict
+from tensorgame.training.curriculum import NaivePrefixes
 
 
 @pytest.mark.parametrize("dims, cyclic, ring, moves, rank", [
@@ -61,12 +62,13 @@ def test_a_game_with_a_prefix_records_only_the_searched_moves():
     assert plain.total_return == int(plain.rewards.sum())
 
 
-def _worker(share: float, canonical: float) -> SelfPlayWorker:
+def _worker(share: float, canonical: float, blocks: float = 0.0) -> SelfPlayWorker:
     cfg = config_from_dict({
         "game": {"targets": ["3,3,3"], "rings": ["Z2"], "cyclic": True, "coefficients": [0, 1]},
         "network": {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1},
         "mcts": {"num_simulations": 2, "num_samples": 2},
-        "actors": {"games_per_batch": 4, "naive_prefix_fraction": share, "canonical_fraction": canonical},
+        "actors": {"games_per_batch": 4, "naive_prefix_fraction": share, "canonical_fraction": canonical,
+                   "prefix_block_fraction": blocks},
     })
     worker = SelfPlayWorker(ActorSpec(cfg.to_dict(), "prefix-test", None), 0)
     worker.set_weights(worker.model.state_dict(), 0)
@@ -79,24 +81,59 @@ def test_an_actor_gives_canonical_games_a_prefix_of_1_to_n_minus_1_naive_moves()
     rng = np.random.default_rng(3)
     lengths = []
     for _ in range(50):
-        got = worker._naive_prefixes([target] * 4, [0, 0, 0, 5], rng)
+        got = worker.prefixes.draw([target] * 4, [0, 0, 0, 5], rng)
         assert got[3] is None  # a game in a changed basis: no naive moves there
-        lengths += [len(p) for p in got[:3]]
+        assert all(p.block is None for p in got[:3])  # random prefixes only by default
+        lengths += [len(p.moves) for p in got[:3]]
     assert min(lengths) >= 1 and max(lengths) <= 10 and len(set(lengths)) > 5
     naive = {m.tobytes() for m in worker.env.naive_moves(target)}
-    assert all(m.tobytes() in naive for p in got[:3] for m in p)
-    assert _worker(0.0, 1.0)._naive_prefixes([target] * 4, [0] * 4, rng) == [None] * 4
+    assert all(m.tobytes() in naive for p in got[:3] for m in p.moves)
+    assert _worker(0.0, 1.0).prefixes.draw([target] * 4, [0] * 4, rng) == [None] * 4
 
 
-def test_self_play_with_prefixes_labels_its_finds():
-    out = _worker(1.0, 1.0).play(seed=1)
+@pytest.mark.parametrize("blocks", [0.0, 1.0])
+def test_self_play_with_prefixes_labels_its_finds(blocks):
+    out = _worker(1.0, 1.0, blocks).play(seed=1)
     assert out.positions is not None and out.positions.step.min() >= 1  # every game began part-way
     assert out.log == []  # the run's solve rate counts games from the target itself only
     for found in out.found:
-        assert json.loads(found.source)["naive_prefix"] >= 1
+        source = json.loads(found.source)
+        assert source["naive_prefix"] >= 1 and ("block" in source) == (blocks == 1.0)
         assert found.scheme.verify().ok
 
 
-def test_the_share_must_be_a_fraction():
+def test_the_shares_must_be_fractions():
     with pytest.raises(ConfigError, match="naive_prefix_fraction"):
         config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"naive_prefix_fraction": 1.5}})
+    with pytest.raises(ConfigError, match="prefix_block_fraction"):
+        config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"prefix_block_fraction": -0.1}})
+
+
+@pytest.mark.parametrize("dims, cyclic", [((3, 3, 3), True), ((3, 3, 3), False), ((2, 3, 4), False),
+                                          ((2, 2, 2), False)])
+def test_a_block_prefix_leaves_a_smaller_product_embedded_in_the_target(dims, cyclic):
+    env = TensorGame(GameConfig(max_side=12, cyclic=cyclic))
+    target = matmul_target(*dims)
+    naive = env.naive_moves(target)
+    prefixes = NaivePrefixes(env, 1.0, 1.0)
+    rng = np.random.default_rng(5)
+    shapes, boxes = set(), set()
+    for _ in range(40):
+        (prefix,) = prefixes.draw([target], [0], rng)
+        a, b, c = prefix.block
+        shapes.add(prefix.block)
+        boxes.add(frozenset(m.tobytes() for m in prefix.moves))
+        assert all(1 <= x <= d for x, d in zip(prefix.block, dims)) and prefix.block != dims
+        if cyclic:
+            assert a == b == c == 2  # a box the cyclic shift keeps: I' = J' = K'
+        elif min(dims) >= 3:
+            assert min(prefix.block) >= 2
+        state = env.reset(target, "Z")
+        env.advance(state, [0], [prefix.moves])
+        left = state.residual[0]
+        assert int(np.count_nonzero(left)) == a * b * c  # one entry per product a_ij b_jk left
+        played = {m.tobytes() for m in prefix.moves}
+        rest = np.stack([m for m in naive if m.tobytes() not in played])
+        env.advance(state, [0], [rest])
+        assert state.solved[0] and int(state.returns[0]) == -target.naive_rank
+    assert len(boxes) >= 3 and len(shapes) >= (1 if cyclic else 3)

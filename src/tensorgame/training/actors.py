@@ -63,6 +63,7 @@ from tensorgame.training.config import (
     rings_of,
     targets_of,
 )
+from tensorgame.training.curriculum import NaivePrefixes
 from tensorgame.training.replay import Positions, episodes_to_positions
 from tensorgame.training.runtime_reward import RuntimeReward, Timer
 
@@ -149,7 +150,8 @@ class SelfPlayWorker:
         self.rings = rings_of(self.cfg)
         self.sources = [(ti, ri) for ti in range(len(self.targets)) for ri in range(len(self.rings))]
         self.naive = [t.naive_rank for t in self.targets]
-        self.naive_moves: dict[str, np.ndarray] = {}  # target name -> its naive moves (prefixes)
+        self.prefixes = NaivePrefixes(self.env, self.cfg.actors.naive_prefix_fraction,
+                                      self.cfg.actors.prefix_block_fraction)
         self.best: dict[str, int] = {}  # "target/ring" -> the run's best rank as far as known here
         self.pools = basis_pools(self.cfg)
         self.mcts = mcts_config(self.cfg)
@@ -221,12 +223,13 @@ class SelfPlayWorker:
                 idx = int(rng.integers(1, pool.size)) if pool.size > 1 else 0
             basis_ids.append(idx)
             bases.append(None if idx == 0 else pool[idx])
-        prefixes = self._naive_prefixes(targets, basis_ids, rng)
+        prefixes = self.prefixes.draw(targets, basis_ids, rng)
         evaluator = NetworkEvaluator(self.model, temperature=self.mcts.sampling_temperature,
                                      seed=int(seed))
         start = time.perf_counter()
         results = play_episode(self.env, targets, rings, bases, evaluator=evaluator,
-                               config=self.mcts, rng=rng, prefixes=prefixes)
+                               config=self.mcts, rng=rng,
+                               prefixes=[None if p is None else p.moves for p in prefixes])
         seconds = time.perf_counter() - start
         found: list[Found] = []
         final, timings = self._runtime_terms(results)
@@ -239,8 +242,11 @@ class SelfPlayWorker:
             prov = {"run": self.spec.run_id, "step": self.version, "seed": int(seed), "game": g,
                     "actor": self.actor, "target": self.targets[ti].name, "ring": str(self.rings[ri]),
                     "basis": basis_ids[g]}
-            if prefixes[g] is not None:
-                prov["naive_prefix"] = len(prefixes[g])  # naive moves played before the agent
+            prefix = prefixes[g]
+            if prefix is not None:
+                prov["naive_prefix"] = len(prefix.moves)  # naive moves played before the agent
+                if prefix.block is not None:
+                    prov["block"] = "x".join(map(str, prefix.block))  # the sub-format left to play
             if self.cfg.learner.expert_flip_s > 0:
                 prov["expert"] = "flip"  # a hybrid find: the network imitated flip-graph schemes
             source = json.dumps(prov, separators=(",", ":"))
@@ -250,24 +256,6 @@ class SelfPlayWorker:
             positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src], final)
         return ActorOutput(positions, found, self.version, n, sum(r.num_moves for r in results),
                            seconds, self.actor, log, timings)
-
-    def _naive_prefixes(self, targets: list[Any], basis_ids: list[int],
-                        rng: np.random.Generator) -> list[np.ndarray | None]:
-        """Per game the naive moves it starts with (``actors.naive_prefix_fraction`` of
-        the canonical-basis games; a random 1 to N - 1 of the N naive moves), else None."""
-        share = self.cfg.actors.naive_prefix_fraction
-        out: list[np.ndarray | None] = [None] * len(targets)
-        if share <= 0:
-            return out
-        for g, (t, idx) in enumerate(zip(targets, basis_ids)):
-            if idx != 0 or rng.random() >= share:
-                continue
-            naive = self.naive_moves.get(t.name)
-            if naive is None:
-                naive = self.naive_moves[t.name] = self.env.naive_moves(t)
-            if len(naive) > 1:
-                out[g] = naive[rng.permutation(len(naive))[: int(rng.integers(1, len(naive)))]]
-        return out
 
     def _runtime_terms(self, results: list[Any]) -> tuple[list[float], list[tuple[str, str, int, float]]]:
         """Per game the runtime term of its return (0 when off, unsolved or mod p), and

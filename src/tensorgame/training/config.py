@@ -147,7 +147,9 @@ class ActorsConfig:
     part of the naive scheme already played (1 to N - 1 of its N moves, drawn
     uniformly), so that games too long to finish from the start end solved and the
     agent has finds of its own to imitate; from scratch (the naive scheme is the
-    definition), 0 (off) by default."""
+    definition), 0 (off) by default. ``prefix_block_fraction``: share of those prefixes
+    that are every naive move outside a random sub-box of the index ranges, leaving a
+    smaller format embedded in the target (:mod:`tensorgame.training.curriculum`)."""
 
     num_actors: int = 0
     games_per_batch: int = 16
@@ -160,6 +162,7 @@ class ActorsConfig:
     runtime_size: int = 512
     runtime_dtype: str = "float32"
     naive_prefix_fraction: float = 0.0
+    prefix_block_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,8 @@ def _validate(cfg: TrainConfig) -> None:
     _need(0 <= a.canonical_fraction <= 1, "actors.canonical_fraction", "in [0, 1]", a.canonical_fraction)
     _need(0 <= a.naive_prefix_fraction <= 1, "actors.naive_prefix_fraction", "in [0, 1]",
           a.naive_prefix_fraction)
+    _need(0 <= a.prefix_block_fraction <= 1, "actors.prefix_block_fraction", "in [0, 1]",
+          a.prefix_block_fraction)
     _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
     _check_runtime_reward(g, a)
     _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)
