@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import tensorgame as tg  # noqa: E402
 from tensorgame.fileio import atomic_write  # noqa: E402
 from tensorgame.search.flipgraph.drivers import (  # noqa: E402
+    STRATEGIES,
     FlipOutcome,
     FlipSettings,
     SearchSpace,
@@ -185,7 +186,7 @@ def main() -> None:
                         help="give each format budget × naive rank / 27 seconds (at least --budget)")
     parser.add_argument("--rings", default="Z2,Z")
     parser.add_argument("--formats", default="", help="e.g. 3,3,3;4,4,4 (default: all 2<=n<=m<=p<=5)")
-    parser.add_argument("--strategy", default="runners", choices=["runners", "pool"])
+    parser.add_argument("--strategy", default="runners", choices=list(STRATEGIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flip_ranks.json")
     parser.add_argument("--resume", action="store_true",

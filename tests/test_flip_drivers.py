@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tensorgame as tg
@@ -24,7 +26,13 @@ from tensorgame.formats import read_scheme
 from tensorgame.search.flipgraph import PackedScheme, _start, unpack, walk
 from tensorgame.search.flipgraph._kernel import _split
 from tensorgame.search.flipgraph._structure import reduce_pending, terms
-from tensorgame.search.flipgraph.drivers import FlipRun, FlipSettings, SearchSpace, run_flip
+from tensorgame.search.flipgraph.drivers import (
+    FlipRun,
+    FlipSettings,
+    SearchSpace,
+    run_flip,
+)
+from tensorgame.search.flipgraph.drivers.worker import _restart_point, _Runner
 from tensorgame.search.flipgraph.symmetric import (
     OrbitScheme,
     SymmetricWalker,
@@ -156,14 +164,16 @@ def test_symmetric_refusals():
 
 
 # --- parallel drivers ------------------------------------------------------------------------------
-@pytest.mark.parametrize("strategy, symmetric", [("runners", False), ("pool", False), ("runners", True)])
+@pytest.mark.parametrize("strategy, symmetric", [("runners", False), ("pool", False), ("runners", True),
+                                                 ("lineages", False)])
 def test_strategies_reach_23_with_two_workers(tmp_path, strategy, symmetric):
     target = tg.matmul_target(3, 3, 3)
     out = tmp_path / "best.json"
     with Catalog(tmp_path / "c.sqlite") as catalog:
         outcome = run_flip(
             SearchSpace(target, "Z2", symmetric=symmetric),
-            FlipSettings(strategy=strategy, workers=2, time_s=60, goal=23, seed=1),
+            FlipSettings(strategy=strategy, workers=2, time_s=60, goal=23, seed=1,
+                         **({"sprint_s": 0.0} if strategy == "lineages" else {})),  # (the workers walk)
             tg.naive_scheme(target), run_dir=tmp_path / "run", catalog=catalog, out=out,
         )
         entries = catalog.list(target_key=target.key)
@@ -193,6 +203,39 @@ def test_lifted_goal_needs_a_scheme_that_lifts(tmp_path, alphatensor_dir):
     assert outcome.best.rank == 47 and outcome.stopped == "time"
     assert outcome.lifted is None or outcome.lifted.rank > 47
     assert outcome.lift_note and "did not lift" in outcome.lift_note
+
+
+def test_a_stalled_lineage_below_the_best_starts_over_from_the_start_scheme():
+    """Where a runner restarts (no process is started): with ``runners`` from the run's
+    best or recent improvements; with ``lineages`` from its own, and from the start
+    scheme once its lineage has stalled through its longest path above the best."""
+    target = tg.matmul_target(3, 3, 3)
+    space = SearchSpace(target, "Z2")
+    origin = space.payload(tg.naive_scheme(target))
+    found = [space.payload(walk(tg.naive_scheme(target), ring="Z2", target_rank=r, max_flips=10**7,
+                                seed=0).scheme) for r in (25, 23)]
+    own, best = found
+    settings = FlipSettings(strategy="lineages", path_min=1 << 10, path_max=1 << 12)
+    rng = np.random.default_rng(0)
+
+    def runner(lineage, path):
+        r = _Runner(space.walker(own, 0, 27), 100, path)
+        r.lineage = None if lineage is None else deque(lineage, maxlen=10)
+        return r
+
+    recent = deque([origin, best], maxlen=10)
+    for _ in range(20):  # copy-best runners go on from the run's schemes
+        r = runner(None, 1 << 12)
+        assert _restart_point(r, best, recent, origin, settings, True, rng) in (best, origin)
+        r = runner([origin, own], 1 << 11)  # a lineage that has not gone its longest path yet
+        assert _restart_point(r, best, recent, origin, settings, True, rng) in (own, origin)
+        assert list(r.lineage) == [origin, own] and not r.fresh
+    stalled = runner([origin, own], 1 << 12)
+    assert _restart_point(stalled, best, recent, origin, settings, True, rng) is origin
+    assert list(stalled.lineage) == [origin] and stalled.fresh and stalled.path == 1 << 9
+    holder = runner([origin, best], 1 << 12)  # the lineage holding the best goes on
+    assert _restart_point(holder, best, recent, origin, settings, True, rng) in (best, origin)
+    assert len(holder.lineage) == 2
 
 
 def test_lifter_alternates_lowest_and_median_candidates(tmp_path):
@@ -326,7 +369,10 @@ def test_workers_are_not_waited_for_once_the_goal_is_reached(tmp_path):
     """At the goal the run stops its workers without a grace period (their rounds in
     progress cannot matter and would delay the result); at the end of the time budget
     they get one to send their last reports."""
-    from tensorgame.search.flipgraph.drivers.transport import STOP_GRACE_S, ProcessTransport
+    from tensorgame.search.flipgraph.drivers.transport import (
+        STOP_GRACE_S,
+        ProcessTransport,
+    )
 
     class Recording(ProcessTransport):
         def __init__(self) -> None:

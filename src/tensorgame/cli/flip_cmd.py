@@ -200,7 +200,8 @@ def run_flip_discover(target: Target, *, as_json: bool = False, catalog_path: Pa
 FLIP_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--start", metavar="SPEC", help=f"Start scheme: {START_SYNTAX}. Default: naive."),
     click.option("--strategy", type=click.Choice(STRATEGIES), default="runners", show_default=True,
-                 help="Copy-best runners (tfg) or level-by-level pools (flip-cpd)."),
+                 help="Copy-best runners (tfg); lineages: runners that each follow their own improvements "
+                      "and start over from the start scheme when they stall; or level-by-level pools (flip-cpd)."),
     click.option("--symmetric", is_flag=True,
                  help="Walk schemes invariant under the cyclic symmetry (square formats up to <8,8,8>, Z2)."),
     click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),

@@ -31,6 +31,14 @@ Strategies (see ``/shared/brief/flipgraph.md``):
   best rank. Steady runners take <4,4,4> over Z2 to 49 in about 1 s and to 47 (which
   no walk continued from a 49 reached); adaptive ones are what moves wide formats
   (<2,5,5>).
+* ``lineages``: the runners above without the copy-best rule. Every runner is adaptive
+  and follows only its own improvements (its lineage); one that has gone its longest
+  path without improving while its lineage stays above the run's best starts over from
+  the start scheme, as a new lineage. Improvements are still reported, verified and
+  broadcast (for the goal and the display), never adopted. It trades the copy-best
+  rule's concentration for independent restarts: a run of several lineages is a
+  series of runs from the start, which is what a plateau that traps every runner
+  following one stalled lineage (<4,5,5>) calls for.
 * ``pool`` (flip-cpd, level by level): a pool P_R of distinct schemes (deduplicated
   by canonical hash); a task walks a random member of P_R for at most the path limit
   until the rank drops below R; successes go to the pool of their rank. The search

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tensorgame.errors import TensorGameError
 
-STRATEGIES = ("runners", "pool")
+STRATEGIES = ("runners", "lineages", "pool")
 #: Recent improvements a restart may start from (workers) and a checkpoint keeps.
 HISTORY = 10
 
@@ -36,7 +36,7 @@ class FlipSettings:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise TensorGameError(f"unknown strategy {self.strategy!r}: use {' or '.join(STRATEGIES)}")
+            raise TensorGameError(f"unknown strategy {self.strategy!r}: use {', '.join(STRATEGIES)}")
         if self.workers < 1:
             raise TensorGameError(f"--workers must be at least 1, got {self.workers}")
         if not self.time_s > 0 or not math.isfinite(self.time_s):

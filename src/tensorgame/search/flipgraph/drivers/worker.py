@@ -29,7 +29,7 @@ from tensorgame.search.flipgraph.drivers.messages import (
     Stats,
     TaskDone,
 )
-from tensorgame.search.flipgraph.drivers.settings import HISTORY
+from tensorgame.search.flipgraph.drivers.settings import HISTORY, FlipSettings
 from tensorgame.search.flipgraph.drivers.space import Payload, SearchSpace, Walker
 from tensorgame.search.flipgraph.local import descend
 
@@ -166,6 +166,7 @@ class _Runner:
     stale: int = 0
     fresh: bool = False  # the current path started from the run's start scheme
     misses: int = 0  # fresh descents in a row that ended far above the best
+    lineage: deque[Payload] | None = None  # lineages strategy: this runner's own improvements
 
 
 def _next_plateau(plateau: int, base: int) -> int:
@@ -179,14 +180,17 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
     assert settings.plateau is not None and settings.path_min is not None  # resolved by the coordinator
     rng = np.random.default_rng([seed, ctx.wid])
     plateau = settings.plateau
+    lineages = settings.strategy == "lineages"  # (whose restarts from the start replace steady runners)
     runners = [
         _Runner(space.walker(p, int(rng.integers(2**63)), order.capacity), plateau,
-                _STEADY_PATH if k % 2 else settings.path_min, steady=k % 2 == 1)
+                _STEADY_PATH if k % 2 and not lineages else settings.path_min, steady=k % 2 == 1 and not lineages)
         for k, p in enumerate(order.starts)
     ]
-    for r in runners:
+    for r, p in zip(runners, order.starts):
         if r.steady:
             r.walker.split = False  # plus transitions only: splits slowed these descents
+        if lineages:
+            r.lineage = deque([p], maxlen=HISTORY)
     ctx.walkers = [r.walker for r in runners]
     recent = deque(order.history, maxlen=HISTORY)
     best = min(recent, key=lambda p: p.rank)
@@ -196,6 +200,8 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
             if isinstance(msg, NewBest) and msg.payload.rank <= best.rank:
                 best = msg.payload
                 recent.append(best)
+                if lineages:
+                    continue  # each runner follows its own lineage
                 for r in runners:  # (steady runners sample descents of their own)
                     if not r.steady and r.walker.best_rank > best.rank and rng.random() < 0.5:
                         r.walker.reset(best)
@@ -208,6 +214,8 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
                 r.stale = 0
                 if not r.steady:
                     r.path = settings.path_min
+                if r.lineage is not None:
+                    r.lineage.append(r.walker.best())
                 if r.walker.best_rank < best.rank:
                     best = r.walker.best()
                     recent.append(best)
@@ -217,22 +225,15 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
             else:
                 r.stale += step
                 if r.stale >= r.path:
-                    if r.fresh:
-                        r.misses = 0 if r.walker.best_rank <= best.rank + _FRESH_SLACK else r.misses + 1
-                        if r.misses >= _FRESH_MISSES:  # descents no longer pay: follow the best
-                            r.steady, r.walker.split, r.path = False, space.split, settings.path_min
-                    r.fresh = r.steady
-                    if r.fresh:
-                        start = origin
-                    elif rng.random() < 0.5:
-                        start = best
-                    else:
-                        start = recent[int(rng.integers(len(recent)))]
+                    start = _restart_point(r, best, recent, origin, settings, space.split, rng)
                     local_due = local_s <= _LOCAL_SHARE * (time.perf_counter() - began)
                     if settings.local_tries and not space.symmetric and not r.fresh and local_due:
                         t = time.perf_counter()
-                        start = _local_phase(space, start, rng, settings.local_tries)
+                        lower = _local_phase(space, start, rng, settings.local_tries)
                         local_s += time.perf_counter() - t
+                        if r.lineage is not None and lower.rank < start.rank:
+                            r.lineage.append(lower)
+                        start = lower
                         if start.rank < best.rank:
                             best = start
                             recent.append(best)
@@ -247,6 +248,31 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
         ctx.maybe_stats([r.walker.rank for r in runners])
         if best.rank <= goal:
             return
+
+
+def _restart_point(r: _Runner, best: Payload, recent: deque[Payload], origin: Payload,
+                   settings: FlipSettings, split: bool, rng: np.random.Generator) -> Payload:
+    """Where a runner that has gone its path without improving walks next, with the
+    runner's bookkeeping: a steady runner starts a fresh descent from the run's start
+    (and turns adaptive once those keep ending far above the best); an adaptive one
+    goes on from the best or a recent improvement, ½ each: the run's, or with
+    ``lineages`` its own, and a lineage below the best that has stalled through its
+    longest path starts over from the start scheme as a new lineage."""
+    if r.fresh and r.lineage is None:
+        r.misses = 0 if r.walker.best_rank <= best.rank + _FRESH_SLACK else r.misses + 1
+        if r.misses >= _FRESH_MISSES:  # descents no longer pay: follow the best
+            r.steady, r.walker.split, r.path = False, split, settings.path_min
+    r.fresh = r.steady
+    if r.lineage is not None and not r.steady and r.path >= settings.path_max \
+            and min(p.rank for p in r.lineage) > best.rank:
+        r.lineage = deque([origin], maxlen=HISTORY)
+        r.path, r.fresh = settings.path_min // 2, True  # (doubled back to path_min below)
+    if r.fresh:
+        return origin
+    own, top = recent, best
+    if r.lineage is not None:
+        own, top = r.lineage, min(r.lineage, key=lambda p: p.rank)
+    return top if rng.random() < 0.5 else own[int(rng.integers(len(own)))]
 
 
 def _local_phase(space: SearchSpace, start: Payload, rng: np.random.Generator, tries: int) -> Payload:
