@@ -10,7 +10,12 @@
 2. **Endgames** (``--endgames``, <2,2,2> only): the same comparison started from
    positions where the first k terms of Strassen's scheme are already played (the
    residual has rank 7 - k): how far down the learned decomposition skill reaches.
-3. **The compute trade-off** (``--curve CKPT``, repeatable: checkpoints taken at several
+3. **Block games** (``--block-games``): the block curriculum's own games
+   (``actors.prefix_block_fraction``): every naive move outside a random sub-box
+   played, so what is left is a smaller product embedded in the target; per block
+   shape, how many games the agent finishes below the naive rank (a block scheme
+   below the block's naive rank), trained against untrained.
+4. **The compute trade-off** (``--curve CKPT``, repeatable: checkpoints taken at several
    training times, each labelled with its training time): per target of
    ``--curve-targets`` and simulations per move (``--curve-sims``, e.g. 4..256), the
    share of ``--curve-episodes`` games that reach AlphaTensor's rank (the success
@@ -46,7 +51,7 @@ import numpy as np
 import tensorgame as tg
 from tensorgame.game import TensorGame
 from tensorgame.network import NetworkEvaluator, load_checkpoint
-from tensorgame.search.mcts import play_games
+from tensorgame.search.mcts import play_episode, play_games
 from tensorgame.tensors.target_names import parse_target
 from tensorgame.tensors.targets import known_ranks
 from tensorgame.training.agent import (
@@ -56,6 +61,7 @@ from tensorgame.training.agent import (
     search_config,
     untrained_agent,
 )
+from tensorgame.training.curriculum import NaivePrefixes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -109,6 +115,28 @@ def endgames(agent: Agent, ring: str, args: argparse.Namespace, played_list: lis
                              config, np.random.default_rng(args.seed))
         wins = sum(r.solved and r.num_moves == 7 - played for r in results)
         out[str(played)] = {"episodes": n, "rank7": wins, "solved_any": sum(r.solved for r in results)}
+    return out
+
+
+def block_games(agent: Agent, target: tg.Target, ring: str, args: argparse.Namespace) -> dict:
+    """Games from block prefixes (see the module doc): per block shape, games played,
+    finished, and finished below the target's naive rank."""
+    env = TensorGame(agent.game)
+    rng = np.random.default_rng(args.seed)
+    n = args.episodes
+    prefixes = NaivePrefixes(env, 1.0, 1.0).draw([target] * n, [0] * n, rng)
+    if any(p is None or p.block is None for p in prefixes):
+        raise SystemExit(f"{target.name} has no block games (a matrix product in the canonical basis)")
+    config = search_config(agent, simulations=args.simulations, samples=args.samples)
+    results = play_episode(env, [target] * n, ring, evaluator=NetworkEvaluator(
+        agent.model, seed=args.seed, temperature=config.sampling_temperature), config=config, rng=rng,
+        prefixes=[p.moves for p in prefixes])
+    out: dict = {}
+    for p, r in zip(prefixes, results):
+        row = out.setdefault("x".join(map(str, p.block)), {"games": 0, "solved": 0, "below_naive": 0})
+        row["games"] += 1
+        row["solved"] += r.scheme is not None
+        row["below_naive"] += r.scheme is not None and r.scheme.rank < target.naive_rank
     return out
 
 
@@ -203,6 +231,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--endgames", action="store_true", help="also start from partly played Strassen")
+    ap.add_argument("--block-games", action="store_true",
+                    help="also play the block curriculum's games (the first target, each ring)")
     ap.add_argument("--curve", action="append", default=[],
                     help="checkpoint for the success-vs-simulations figure (repeat: several training times)")
     ap.add_argument("--curve-targets", default="3,3,3")
@@ -232,6 +262,15 @@ def main() -> None:
                               f"ranks {row['rank_counts']}; completed {row['best_completed_rank']}; "
                               f"{row['seconds']:.1f}s", flush=True)
         target = targets[0]
+        if args.block_games:
+            doc["block_games"] = {}
+            for ring in args.rings.split(","):
+                for name, agent in (("trained", trained), ("untrained", untrained)):
+                    row = block_games(agent, target, ring, args)
+                    doc["block_games"].setdefault(ring, {})[name] = row
+                    print(f"block games of {target.name} over {ring}, {name:9s}: "
+                          + ", ".join(f"{b}: {v['below_naive']}/{v['games']} below naive "
+                                      f"({v['solved']} finished)" for b, v in sorted(row.items())), flush=True)
         if args.endgames and target.key == tg.matmul_target(2, 2, 2).key:
             doc["endgames"] = {}
             for ring in args.rings.split(","):
