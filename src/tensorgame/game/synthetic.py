@@ -15,6 +15,11 @@ Distribution of a pair (all configurable in :class:`SyntheticConfig`):
   from ``values`` with probabilities ``probs``; default P(0) = 0.5, P(±1) = 0.2 each,
   P(±2) = 0.05 each. In a Z_p pair the drawn values are reduced mod p (over Z2 with
   the default: P(1) = 0.4, P(0) = 0.6), matching the game's legal moves there;
+* blocks: a share ``block_fraction`` of the matrix-product pairs (0 by default) have
+  every factor supported on a random sub-box of the index ranges
+  (:mod:`tensorgame.game.blocks`), and a rank of at most that block's naive count:
+  decompositions of tensors that live on a smaller product embedded in the target,
+  the residuals the block curriculum leaves;
 * a factor that came out all zero is redrawn (every term is a genuine rank-one
   tensor, hence a legal game move), and a pair whose sum is the zero tensor is
   redrawn whole.
@@ -42,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from tensorgame.game.blocks import box_shape, box_support, random_box
 from tensorgame.game.config import MAX_SIDE_LIMIT
 from tensorgame.game.cyclic import (
     applies,
@@ -53,7 +59,7 @@ from tensorgame.game.cyclic import (
 )
 from tensorgame.game.errors import GameError
 from tensorgame.tensors.rings import Ring, parse_ring
-from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target, tensor_target
 
 #: Share of the moves of cyclic pairs that are fixed terms (a σ-invariant rank 23 for
@@ -106,6 +112,7 @@ class SyntheticConfig:
     min_rank: int = 1
     max_rank: int | None = None
     cyclic: bool = False
+    block_fraction: float = 0.0
     _targets: tuple[Target, ...] = field(init=False, repr=False, compare=False)
     _rings: tuple[Ring, ...] = field(init=False, repr=False, compare=False)
 
@@ -142,6 +149,8 @@ class SyntheticConfig:
                 raise GameError(f"every coefficient drawn is zero over {r}")
         _probs(self.ring_probs, len(rings), "ring_probs")
         _probs(self.target_probs, len(targets), "target_probs")
+        if not 0 <= float(self.block_fraction) <= 1:
+            raise GameError(f"block_fraction must be in [0, 1], got {self.block_fraction}")
         if int(self.min_rank) < 1:
             raise GameError(f"min_rank must be >= 1, got {self.min_rank}")
         if self.max_rank is not None and int(self.max_rank) < int(self.min_rank):
@@ -339,6 +348,7 @@ class SyntheticGenerator:
         self._ring_values = np.stack([
             np.mod(self._values.astype(np.int64), m).astype(np.int8) if m else self._values
             for m in self._moduli])
+        self._supports: dict[tuple, tuple[np.ndarray, ...]] = {}  # (target, box) -> factor supports
         self._dtype = tensor_dtype(self._pad, int(np.abs(self._values.astype(np.int16)).max()))
 
     def _coefficients(self, rng: np.random.Generator, ring_ids: np.ndarray) -> np.ndarray:
@@ -357,19 +367,19 @@ class SyntheticGenerator:
         ranks = rng.integers(cfg.min_rank, self._caps[tid] + 1)
         dims = self._dims[tid]
         modulus = self._moduli[rid]
-        rr = np.arange(self._pad)[None, :, None, None]
-        xx = np.arange(side)[None, None, None, :]
-        inside = (rr < ranks[:, None, None, None]) & (xx < dims[:, None, :, None])
+        support = np.arange(side)[None, None, :] < dims[:, :, None]  # (size, 3, side)
+        if cfg.block_fraction > 0:
+            self._block_supports(rng, tid, ranks, support)
+        inside = (np.arange(self._pad)[None, :, None, None] < ranks[:, None, None, None]) & support[:, None]
         factors = np.zeros((size, self._pad, 3, side), dtype=np.int8)
-        # boolean indexing walks pair by pair: pair n owns ranks[n]·(I+J+K) entries
-        factors[inside] = self._coefficients(rng, np.repeat(rid, ranks * dims.sum(axis=1)))
+        # boolean indexing walks pair by pair: pair n owns ranks[n]·(its support) entries
+        factors[inside] = self._coefficients(rng, np.repeat(rid, ranks * support.sum(axis=(1, 2))))
         live = (np.arange(self._pad)[None, :] < ranks[:, None])[:, :, None]
         n_idx, r_idx, f_idx = np.nonzero(live & ~np.any(factors != 0, axis=3))
         while len(n_idx):  # redraw the factors that came out all zero, until none is
-            width = dims[n_idx, f_idx]
-            mask = np.arange(side)[None, :] < width[:, None]
+            mask = support[n_idx, f_idx]
             fresh = np.zeros((len(n_idx), side), dtype=np.int8)
-            fresh[mask] = self._coefficients(rng, np.repeat(rid[n_idx], width))
+            fresh[mask] = self._coefficients(rng, np.repeat(rid[n_idx], mask.sum(axis=1)))
             factors[n_idx, r_idx, f_idx] = fresh
             still = ~np.any(fresh != 0, axis=1)
             n_idx, r_idx, f_idx = n_idx[still], r_idx[still], f_idx[still]
@@ -379,6 +389,28 @@ class SyntheticGenerator:
         tensors = compose(factors, ranks, dims, modulus, self._dtype, cyclic)
         return (tensors, factors, ranks.astype(np.int64), dims.copy(), modulus.copy(),
                 self._params[tid], cyclic)
+
+    def _block_supports(self, rng: np.random.Generator, tid: np.ndarray, ranks: np.ndarray,
+                        support: np.ndarray) -> None:
+        """Confine a share ``block_fraction`` of the matrix-product pairs to a random
+        sub-box (:mod:`tensorgame.game.blocks`), in place: their factors' supports
+        become the box's, and their ranks at most the block's naive count."""
+        targets = self.config.target_list
+        for n in np.flatnonzero(rng.random(len(tid)) < self.config.block_fraction):
+            t = targets[int(tid[n])]
+            box = random_box(t, bool(self._cyclic[tid[n]]), rng)
+            if box is None:
+                continue
+            key = (t.name, *(tuple(int(i) for i in chosen) for chosen in box))
+            masks = self._supports.get(key)
+            if masks is None:
+                masks = self._supports[key] = box_support(naive_scheme(t), box)
+            for f, mask in enumerate(masks):
+                support[n, f, : len(mask)] = mask
+            a, b, c = box_shape(box)
+            cap = min(naive_moves(a) if self._cyclic[tid[n]] else a * b * c, int(self._caps[tid[n]]))
+            low = self.config.min_rank
+            ranks[n] = rng.integers(low, max(cap, low) + 1)
 
     @staticmethod
     def _fix_some(rng: np.random.Generator, factors: np.ndarray, ranks: np.ndarray,

@@ -95,7 +95,10 @@ class LearnerConfig:
     found. ``demo_basis_fraction``: share of synthetic demonstrations re-expressed in a
     random basis of the pool (pairs whose coefficients leave the alphabet keep their
     canonical form). ``demo_max_rank``: cap of the demonstrations' rank (0 = each
-    target's naive rank). ``replay_capacity``: positions kept (oldest dropped).
+    target's naive rank). ``demo_block_fraction``: share of synthetic demonstrations of a
+    matrix product supported on a random sub-box of its index ranges (a smaller
+    product embedded in it, :mod:`tensorgame.game.blocks`; the residuals of the block
+    curriculum, ``actors.prefix_block_fraction``). ``replay_capacity``: positions kept (oldest dropped).
     ``steps_per_game``: learner steps per self-play game played (the replay ratio).
     ``warmup_steps``: supervised steps before the first self-play game (a random
     network's games teach nothing). ``value_weight``: weight of the quantile value
@@ -119,6 +122,7 @@ class LearnerConfig:
     solution_fraction: float = 0.25
     demo_basis_fraction: float = 0.5
     demo_max_rank: int = 0
+    demo_block_fraction: float = 0.0
     replay_capacity: int = 50_000
     min_replay: int = 256
     steps_per_game: float = 1.0
@@ -303,6 +307,8 @@ def _validate(cfg: TrainConfig) -> None:
     for name in ("supervised_fraction", "solution_fraction", "demo_basis_fraction"):
         _need(0 <= getattr(le, name) <= 1, f"learner.{name}", "in [0, 1]", getattr(le, name))
     _need(le.demo_max_rank >= 0, "learner.demo_max_rank", ">= 0", le.demo_max_rank)
+    _need(0 <= le.demo_block_fraction <= 1, "learner.demo_block_fraction", "in [0, 1]",
+          le.demo_block_fraction)
     _need(le.replay_capacity >= 1, "learner.replay_capacity", ">= 1", le.replay_capacity)
     _need(le.min_replay >= 0, "learner.min_replay", ">= 0", le.min_replay)
     _need(le.steps_per_game > 0, "learner.steps_per_game", "> 0", le.steps_per_game)

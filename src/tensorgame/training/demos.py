@@ -133,7 +133,8 @@ class DemoSource:
 
     def __init__(self, targets: list[Target], rings: list[Ring], game: GameConfig,
                  pools: dict[tuple[int, int, int], BasisPool], *, seed: int, max_rank: int = 0,
-                 basis_fraction: float = 0.5, canonical_fraction: float = 0.25) -> None:
+                 basis_fraction: float = 0.5, canonical_fraction: float = 0.25,
+                 block_fraction: float = 0.0) -> None:
         self.targets = targets
         self.rings = rings
         self.game = game
@@ -144,7 +145,7 @@ class DemoSource:
         self.generator = SyntheticGenerator(
             SyntheticConfig(targets=tuple(targets), max_side=game.max_side, rings=tuple(rings),
                             values=values, probs=probs, max_rank=max_rank or None,
-                            cyclic=game.cyclic), seed)
+                            cyclic=game.cyclic, block_fraction=block_fraction), seed)
         self.index = 0
         self.solutions: list[Solution] = []
         self._keys: set[bytes] = set()

@@ -244,6 +244,7 @@ class Trainer:
         self.pools = basis_pools(cfg)
         self.demos = DemoSource(self.targets, self.rings, self.game, self.pools, seed=cfg.run.seed,
                                 max_rank=cfg.learner.demo_max_rank,
+                                block_fraction=cfg.learner.demo_block_fraction,
                                 basis_fraction=cfg.learner.demo_basis_fraction,
                                 canonical_fraction=cfg.actors.canonical_fraction)
         self.replay = ReplayBuffer(cfg.learner.replay_capacity, self.game.max_side, self.game.history,

@@ -1,0 +1,78 @@
+"""Sub-boxes of a matrix product: the smaller products embedded in it.
+
+A sub-box I' × J' × K' of the index ranges of <n,m,p> picks the naive terms
+a_ij b_jk → c_ik with i ∈ I', j ∈ J', k ∈ K'; their sum is the product <|I'|,|J'|,|K'|>
+embedded in the target, supported on the rows and columns the box names. The block
+curriculum (:mod:`tensorgame.training.curriculum`) leaves such a block to play, and
+block demonstrations (:mod:`tensorgame.game.synthetic`) are random decompositions
+supported on one; both draw their boxes here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.targets import Target
+
+Box = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def smallest_side(side: int) -> int:
+    """Smallest side a block may have along an axis of ``side``: 2 from side 3 up
+    (a side-1 block is a naive product already), else 1."""
+    return max(1, min(2, side - 1))
+
+
+def random_box(target: Target, cyclic: bool, rng: np.random.Generator) -> Box | None:
+    """A random proper sub-box of a matrix product's index ranges (each side drawn
+    uniformly from :func:`smallest_side` to the full side, the whole box excluded);
+    with ``cyclic``, I' = J' = K', which the cyclic shift keeps. None when the target
+    has none (not a matrix product, or <1,1,1>)."""
+    if not target.is_matmul:
+        return None
+    sides = tuple(int(d) for d in target.params)
+    if cyclic:
+        n = sides[0]
+        if n < 2:
+            return None
+        chosen = np.sort(rng.choice(n, size=int(rng.integers(smallest_side(n), n)), replace=False))
+        return chosen, chosen, chosen
+    if all(d == 1 for d in sides):
+        return None
+    while True:
+        box = tuple(np.sort(rng.choice(d, size=int(rng.integers(smallest_side(d), d + 1)), replace=False))
+                    for d in sides)
+        if any(len(b) < d for b, d in zip(box, sides)):
+            return box  # type: ignore[return-value]
+
+
+def box_shape(box: Box) -> tuple[int, int, int]:
+    """The format the box embeds."""
+    return len(box[0]), len(box[1]), len(box[2])
+
+
+def term_triples(target: Target, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(i, j, k) of naive-like terms e_(i,j) ⊗ e_(j,k) ⊗ ·, read off their first two
+    factors (rows of u and v, zero-padded past the target's sides allowed), (R, 3)."""
+    _, m, p = target.params
+    a = np.argmax(np.asarray(u) != 0, axis=1)
+    b = np.argmax(np.asarray(v) != 0, axis=1)
+    return np.stack([a // m, a % m, b % p], axis=1)
+
+
+def in_box(triples: np.ndarray, box: Box) -> np.ndarray:
+    """bool per triple: whether it lies inside the box."""
+    inside = np.ones(len(triples), dtype=bool)
+    for axis, chosen in enumerate(box):
+        inside &= np.isin(triples[:, axis], chosen)
+    return inside
+
+
+def box_support(naive: Scheme, box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per factor, which entries the embedded product touches (bool, the target's
+    sides): the union of the supports of the target's naive terms (``naive``, its
+    :func:`naive_scheme`) inside the box."""
+    inside = in_box(term_triples(naive.target, naive.u, naive.v), box)
+    return tuple(np.any(np.asarray(x)[inside] != 0, axis=0)  # type: ignore[return-value]
+                 for x in (naive.u, naive.v, naive.w))

@@ -1,0 +1,69 @@
+"""Sub-boxes of a matrix product (game/blocks) and the block demonstrations built on
+them: a box embeds a smaller product, its support is that product's, and block
+demonstrations are exact decompositions living on one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tensorgame.game.blocks import box_shape, box_support, in_box, random_box, term_triples
+from tensorgame.game.errors import GameError
+from tensorgame.game.synthetic import SyntheticConfig, SyntheticGenerator
+from tensorgame.tensors.scheme import naive_scheme
+from tensorgame.tensors.targets import matmul_target, tensor_target
+
+
+@pytest.mark.parametrize("dims, cyclic", [((3, 3, 3), True), ((3, 3, 3), False), ((2, 3, 4), False),
+                                          ((2, 2, 2), False), ((4, 4, 4), True)])
+def test_a_random_box_embeds_a_smaller_product(dims, cyclic):
+    target = matmul_target(*dims)
+    naive = naive_scheme(target)
+    triples = term_triples(target, naive.u, naive.v)
+    assert len({tuple(t) for t in triples}) == target.naive_rank  # every (i, j, k) once
+    rng = np.random.default_rng(1)
+    shapes = set()
+    for _ in range(30):
+        box = random_box(target, cyclic, rng)
+        a, b, c = shape = box_shape(box)
+        shapes.add(shape)
+        assert shape != dims and all(1 <= x <= d for x, d in zip(shape, dims))
+        if cyclic:
+            assert all(np.array_equal(box[0], x) for x in box)
+        inside = in_box(triples, box)
+        assert inside.sum() == a * b * c
+        # the naive terms inside sum to <a,b,c> on the box's rows and columns
+        embedded = naive_scheme(matmul_target(a, b, c))
+        assert sorted(map(tuple, triples[inside])) == sorted(
+            (box[0][i], box[1][j], box[2][k]) for i, j, k in term_triples(embedded.target, embedded.u, embedded.v))
+        su, sv, sw = box_support(naive, box)
+        assert (su.sum(), sv.sum(), sw.sum()) == (a * b, b * c, a * c)
+    assert len(shapes) >= (1 if cyclic else 2)
+
+
+def test_only_matrix_products_have_boxes():
+    rng = np.random.default_rng(0)
+    assert random_box(matmul_target(1, 1, 1), False, rng) is None
+    assert random_box(tensor_target(np.ones((2, 2, 2), dtype=np.int64)), False, rng) is None
+
+
+@pytest.mark.parametrize("cyclic", [True, False])
+def test_block_demonstrations_are_exact_and_live_on_a_block(cyclic):
+    target = matmul_target(3, 3, 3)
+    gen = SyntheticGenerator(SyntheticConfig(targets=(target,), max_side=9, rings=("Z2", "Z"), cyclic=cyclic,
+                                             block_fraction=1.0), seed=3)
+    batch = gen.batch(0, 64)
+    assert batch.check().all()
+    caps = []
+    for i in range(len(batch)):
+        t = np.abs(batch.tensors[i])
+        used = sorted(int(np.count_nonzero(t.sum(axis=axes))) for axes in ((1, 2), (0, 2), (0, 1)))
+        # a proper box leaves out a row or column index: two of A, B, C use at most 6
+        # of their 9 entries (a 2×2 block of each when cyclic)
+        assert used[1] <= (4 if cyclic else 6)
+        caps.append(int(batch.ranks[i]))
+    assert max(caps) <= (4 if cyclic else 18)
+    plain = SyntheticGenerator(SyntheticConfig(targets=(target,), max_side=9, cyclic=cyclic), seed=3).batch(0, 64)
+    assert max(int(np.count_nonzero(np.abs(t).sum(axis=(0, 1)))) for t in plain.tensors) == 9
+    with pytest.raises(GameError, match="block_fraction"):
+        SyntheticConfig(targets=(target,), block_fraction=2.0)
