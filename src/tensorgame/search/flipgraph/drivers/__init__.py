@@ -33,9 +33,9 @@ Strategies (see ``/shared/brief/flipgraph.md``):
   (<2,5,5>).
 * ``lineages``: the runners above without the copy-best rule. Every runner is adaptive
   and follows only its own improvements (its lineage); one that has gone its longest
-  path without improving while its lineage stays above the run's best starts over from
-  the start scheme, as a new lineage. Improvements are still reported, verified and
-  broadcast (for the goal and the display), never adopted. It trades the copy-best
+  path without improving starts over from the start scheme, as a new lineage (the
+  run's best is kept by the coordinator). Improvements are still reported, verified
+  and broadcast (for the goal and the display), never adopted. It trades the copy-best
   rule's concentration for independent restarts: a run of several lineages is a
   series of runs from the start, which is what a plateau that traps every runner
   following one stalled lineage (<4,5,5>) calls for.

@@ -256,15 +256,14 @@ def _restart_point(r: _Runner, best: Payload, recent: deque[Payload], origin: Pa
     runner's bookkeeping: a steady runner starts a fresh descent from the run's start
     (and turns adaptive once those keep ending far above the best); an adaptive one
     goes on from the best or a recent improvement, ½ each: the run's, or with
-    ``lineages`` its own, and a lineage below the best that has stalled through its
-    longest path starts over from the start scheme as a new lineage."""
+    ``lineages`` its own, and a lineage that has stalled through its longest path
+    starts over from the start scheme as a new lineage (the run keeps its best)."""
     if r.fresh and r.lineage is None:
         r.misses = 0 if r.walker.best_rank <= best.rank + _FRESH_SLACK else r.misses + 1
         if r.misses >= _FRESH_MISSES:  # descents no longer pay: follow the best
             r.steady, r.walker.split, r.path = False, split, settings.path_min
     r.fresh = r.steady
-    if r.lineage is not None and not r.steady and r.path >= settings.path_max \
-            and min(p.rank for p in r.lineage) > best.rank:
+    if r.lineage is not None and r.path >= settings.path_max:
         r.lineage = deque([origin], maxlen=HISTORY)
         r.path, r.fresh = settings.path_min // 2, True  # (doubled back to path_min below)
     if r.fresh:
