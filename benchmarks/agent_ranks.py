@@ -133,7 +133,7 @@ def block_games(agent: Agent, target: tg.Target, ring: str, args: argparse.Names
         prefixes=[p.moves for p in prefixes])
     out: dict = {}
     for p, r in zip(prefixes, results):
-        row = out.setdefault("x".join(map(str, p.block)), {"games": 0, "solved": 0, "below_naive": 0})
+        row = out.setdefault(p.block_name, {"games": 0, "solved": 0, "below_naive": 0})
         row["games"] += 1
         row["solved"] += r.scheme is not None
         row["below_naive"] += r.scheme is not None and r.scheme.rank < target.naive_rank

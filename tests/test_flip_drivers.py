@@ -215,7 +215,7 @@ def test_a_stalled_lineage_starts_over_from_the_start_scheme():
     found = [space.payload(walk(tg.naive_scheme(target), ring="Z2", target_rank=r, max_flips=10**7,
                                 seed=0).scheme) for r in (25, 23)]
     own, best = found
-    settings = FlipSettings(strategy="lineages", path_min=1 << 10, path_max=1 << 12)
+    settings = FlipSettings(strategy="lineages", plateau=100, path_min=1 << 10, path_max=1 << 12)
     rng = np.random.default_rng(0)
 
     def runner(lineage, path):
@@ -230,10 +230,11 @@ def test_a_stalled_lineage_starts_over_from_the_start_scheme():
         r = runner([origin, own], 1 << 11)  # a lineage that has not gone its longest path yet
         assert _restart_point(r, best, recent, origin, settings, True, rng) in (own, origin)
         assert list(r.lineage) == [origin, own] and not r.fresh
+        assert r.path == 1 << 12 and r.plateau == 400  # the adaptive limits move on
     for lineage in ([origin, own], [origin, best]):  # (the run keeps its best: the holder restarts too)
         stalled = runner(lineage, 1 << 12)
         assert _restart_point(stalled, best, recent, origin, settings, True, rng) is origin
-        assert list(stalled.lineage) == [origin] and stalled.fresh and stalled.path == 1 << 9
+        assert list(stalled.lineage) == [origin] and stalled.fresh and stalled.path == 1 << 10
 
 
 def test_lifter_alternates_lowest_and_median_candidates(tmp_path):

@@ -246,7 +246,7 @@ class SelfPlayWorker:
             if prefix is not None:
                 prov["naive_prefix"] = len(prefix.moves)  # naive moves played before the agent
                 if prefix.block is not None:
-                    prov["block"] = "x".join(map(str, prefix.block))  # the sub-format left to play
+                    prov["block"] = prefix.block_name  # the sub-format left to play
             if self.cfg.learner.expert_flip_s > 0:
                 prov["expert"] = "flip"  # a hybrid find: the network imitated flip-graph schemes
             source = json.dumps(prov, separators=(",", ":"))

@@ -34,6 +34,11 @@ class Prefix:
     moves: np.ndarray
     block: tuple[int, int, int] | None = None
 
+    @property
+    def block_name(self) -> str | None:
+        """The block as a label, e.g. ``"2x2x2"`` (None for a random prefix)."""
+        return None if self.block is None else "x".join(map(str, self.block))
+
 
 class NaivePrefixes:
     """Draws the prefixes of one actor's games (``fraction`` of the canonical-basis

@@ -232,7 +232,7 @@ def flip_search(
                 start_scheme, provenance = resolve_start(start, target, opened, results_in, search)
             if not symmetric:  # every runner (or pool task) of every worker, and the coordinator's sprint
                 check_memory(start_scheme.rank, words(target.dims),
-                             workers * (runners if strategy != "pool" else 1) + 1)
+                             workers * (runners if settings.runs_runners else 1) + 1)
             session = FlipRun(space, settings, start_scheme, run_dir=Path(run_dir), catalog=opened,
                               out=None if out is None else Path(out), resume=resume, on_progress=on_progress,
                               transport=transport, start_provenance=provenance)

@@ -206,7 +206,7 @@ class FlipRun:
                                              write_out=self.space.result_ring == "Z" or not self.settings.lift)
         if self.space.result_ring == "Z":
             self.lifted, self.lifted_id = scheme, self.best_id
-        if self.settings.strategy != "pool" and self.started:
+        if self.settings.runs_runners and self.started:
             for w in self._live_workers():
                 self.transport.send(w, NewBest(payload))
         self._checkpoint()
@@ -409,7 +409,7 @@ class FlipRun:
             self._sprint()
             if not self._goal_reached() and self._elapsed() < self.settings.time_s:
                 self._start_workers()
-                if self.settings.strategy != "pool":
+                if self.settings.runs_runners:
                     self._launch_runners()
             last_report = 0.0
             while self._elapsed() < self.settings.time_s and not self._goal_reached():

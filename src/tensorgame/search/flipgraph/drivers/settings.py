@@ -34,6 +34,11 @@ class FlipSettings:
     local_tries: int = 8  # runners: local descents (search/flipgraph/local) per restart; 0 = off
     sprint_s: float = 0.3  # an in-process walk before the workers start (see FlipRun._sprint)
 
+    @property
+    def runs_runners(self) -> bool:
+        """Whether workers host runners (``runners``, ``lineages``), not pool tasks."""
+        return self.strategy != "pool"
+
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise TensorGameError(f"unknown strategy {self.strategy!r}: use {', '.join(STRATEGIES)}")

@@ -180,11 +180,12 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
     assert settings.plateau is not None and settings.path_min is not None  # resolved by the coordinator
     rng = np.random.default_rng([seed, ctx.wid])
     plateau = settings.plateau
-    lineages = settings.strategy == "lineages"  # (whose restarts from the start replace steady runners)
+    lineages = settings.strategy == "lineages"  # (their restarts from the start replace steady runners)
+    steady = [k % 2 == 1 and not lineages for k in range(len(order.starts))]
     runners = [
         _Runner(space.walker(p, int(rng.integers(2**63)), order.capacity), plateau,
-                _STEADY_PATH if k % 2 and not lineages else settings.path_min, steady=k % 2 == 1 and not lineages)
-        for k, p in enumerate(order.starts)
+                _STEADY_PATH if st else settings.path_min, steady=st)
+        for p, st in zip(order.starts, steady)
     ]
     for r, p in zip(runners, order.starts):
         if r.steady:
@@ -239,9 +240,6 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
                             recent.append(best)
                             ctx.improved(best)
                     r.walker.reset(start)
-                    if not r.steady:
-                        r.plateau = _next_plateau(r.plateau, plateau)
-                        r.path = min(2 * r.path, settings.path_max)
                     r.stale = 0
             if best.rank <= goal or not ctx.alive():
                 break
@@ -252,20 +250,26 @@ def _run_runners(space: SearchSpace, ctx: _WorkerContext, seed: int, order: RunR
 
 def _restart_point(r: _Runner, best: Payload, recent: deque[Payload], origin: Payload,
                    settings: FlipSettings, split: bool, rng: np.random.Generator) -> Payload:
-    """Where a runner that has gone its path without improving walks next, with the
-    runner's bookkeeping: a steady runner starts a fresh descent from the run's start
-    (and turns adaptive once those keep ending far above the best); an adaptive one
-    goes on from the best or a recent improvement, ½ each: the run's, or with
-    ``lineages`` its own, and a lineage that has stalled through its longest path
-    starts over from the start scheme as a new lineage (the run keeps its best)."""
+    """Where a runner that has gone its path without improving walks next, with all
+    of the runner's bookkeeping for the restart: a steady runner starts a fresh descent
+    from the run's start (and turns adaptive once those keep ending far above the
+    best); an adaptive one doubles its path, moves to the next plateau and goes on from
+    the best or a recent improvement, ½ each: the run's, or with ``lineages`` its own,
+    and a lineage that has stalled through its longest path starts over from the start
+    scheme as a new lineage (the run keeps its best)."""
     if r.fresh and r.lineage is None:
         r.misses = 0 if r.walker.best_rank <= best.rank + _FRESH_SLACK else r.misses + 1
         if r.misses >= _FRESH_MISSES:  # descents no longer pay: follow the best
             r.steady, r.walker.split, r.path = False, split, settings.path_min
     r.fresh = r.steady
-    if r.lineage is not None and r.path >= settings.path_max:
-        r.lineage = deque([origin], maxlen=HISTORY)
-        r.path, r.fresh = settings.path_min // 2, True  # (doubled back to path_min below)
+    if not r.steady:  # the adaptive limits: a longer path and the next plateau
+        assert settings.plateau is not None
+        r.plateau = _next_plateau(r.plateau, settings.plateau)
+        if r.lineage is not None and r.path >= settings.path_max:
+            r.lineage = deque([origin], maxlen=HISTORY)
+            r.path, r.fresh = settings.path_min, True
+        else:
+            r.path = min(2 * r.path, settings.path_max)
     if r.fresh:
         return origin
     own, top = recent, best
