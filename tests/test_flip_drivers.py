@@ -122,7 +122,7 @@ def test_user_tensor_file_walks_down(tmp_path):
 def _walker_scheme(walker: SymmetricWalker) -> tg.Scheme:
     nreps = int(walker.meta[1])
     nz = walker.state[1][:3, 0 : 3 * nreps : 3].copy()  # virtual term 3r holds rep r
-    return orbit_unpack(OrbitScheme(nz, _fixed_flags(nz, walker.tp)), walker.target)
+    return orbit_unpack(OrbitScheme(nz, _fixed_flags(nz, walker.side)), walker.target)
 
 
 @pytest.mark.slow

@@ -70,11 +70,11 @@ _STUCK = 4096
 
 @njit(**NJIT)
 def _transpose(x, tp):
-    """The n×n bit matrix x (row-major) transposed; ``tp[i]`` is where bit i goes."""
+    """The n×n bit matrix x (row-major) transposed: ``tp[b, y]`` is the transpose of
+    the byte value y at byte b of x, so a factor takes one lookup per byte."""
     out = ZERO
-    for i in range(tp.shape[0]):
-        if (x >> np.uint64(i)) & ONE:
-            out |= ONE << np.uint64(tp[i])
+    for b in range(tp.shape[0]):
+        out |= tp[b, (x >> np.uint64(8 * b)) & np.uint64(255)]
     return out
 
 
@@ -384,6 +384,17 @@ def _transpose_perm(n: int) -> np.ndarray:
     return ((idx % n) * n + idx // n).astype(np.int64)
 
 
+def _transpose_table(n: int) -> np.ndarray:
+    """Per byte b of an n×n bit matrix and byte value y, the transpose of y placed at
+    byte b (uint64, (⌈n²/8⌉, 256)); the walk's transposes are then table lookups."""
+    bits = n * n
+    values = np.arange(256, dtype=np.uint64)
+    table = np.zeros(((bits + 7) // 8, 256), dtype=np.uint64)
+    for b in range(table.shape[0]):
+        table[b] = _transpose_masks(values << np.uint64(8 * b), _transpose_perm(n))
+    return table
+
+
 def _transpose_masks(x: np.ndarray, tp: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x)
     for i, j in enumerate(tp.tolist()):
@@ -465,8 +476,8 @@ def orbit_pack(scheme: Scheme) -> OrbitScheme:
     return OrbitScheme(nz, np.asarray(fixed, dtype=bool))
 
 
-def _fixed_flags(nz: np.ndarray, tp: np.ndarray) -> np.ndarray:
-    return (nz[0] == nz[1]) & (nz[2] == _transpose_masks(nz[0], tp))
+def _fixed_flags(nz: np.ndarray, n: int) -> np.ndarray:
+    return (nz[0] == nz[1]) & (nz[2] == _transpose_masks(nz[0], _transpose_perm(n)))
 
 
 def orbit_unpack(orbits: OrbitScheme, target: Target) -> Scheme:
@@ -515,7 +526,8 @@ class SymmetricWalker:
         self.target = target
         self.plus_diff = plus_diff
         self.split = split
-        self.tp = _transpose_perm(square_side(target))
+        self.side = square_side(target)
+        self.tp = _transpose_table(self.side)
         cap = max(start.rank, capacity or 0) + plus_diff + 3
         self.state = allocate(RING_Z2, np.zeros((3, 0), np.uint64), np.zeros((3, 0), np.uint64),
                               np.ones(0, np.int64), 3 * cap)
@@ -559,7 +571,7 @@ class SymmetricWalker:
     def best(self) -> OrbitScheme:
         """A copy of the best scheme so far."""
         nz = self.best_reps[:, : self.meta[_BEST_N]].copy()
-        return OrbitScheme(nz, _fixed_flags(nz, self.tp))
+        return OrbitScheme(nz, _fixed_flags(nz, self.side))
 
     def best_scheme(self) -> Scheme:
         """The best scheme expanded, verified over Z2 and checked symmetric; a failure
