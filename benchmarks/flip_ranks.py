@@ -12,6 +12,11 @@ the file is absent). Writes a Markdown table to stdout, JSON to
 
     python benchmarks/flip_ranks.py [--budget 30] [--scale] [--workers 2] [--rings Z2,Z]
                                     [--formats 3,3,3;4,4,4] [--strategy runners] [--resume]
+                                    [--symmetric]
+
+``--symmetric`` searches the square formats <n,n,n> in the symmetric flip graph
+(schemes invariant under the cyclic symmetry, walked mod 2; over Z lifted as usual);
+the other formats run as without it.
 
 The JSON is rewritten after every cell, so a long table (10 minutes a cell) can run in
 pieces: ``--resume`` keeps the cells of ``--out`` that ran with the same budget, workers,
@@ -83,9 +88,14 @@ def _budget(shape: tuple[int, int, int], args: argparse.Namespace) -> float:
     return max(args.budget, args.budget * naive / 27) if args.scale else args.budget
 
 
+def _symmetric(shape: tuple[int, int, int], args: argparse.Namespace) -> bool:
+    """Whether this cell walks the symmetric flip graph (``--symmetric``, square formats)."""
+    return bool(args.symmetric) and len(set(shape)) == 1
+
+
 def _run(shape: tuple[int, int, int], ring: str, args: argparse.Namespace, goal: int | None) -> FlipOutcome:
     target = tg.matmul_target(*shape)
-    space = SearchSpace(target, "Z2" if ring == "Z" else ring)
+    space = SearchSpace(target, "Z2" if ring == "Z" else ring, symmetric=_symmetric(shape, args))
     settings = FlipSettings(strategy=args.strategy, workers=args.workers, time_s=_budget(shape, args),
                             seed=args.seed, goal=goal, lift=ring == "Z", checkpoint_s=3600)
     with tempfile.TemporaryDirectory() as run_dir:
@@ -100,6 +110,7 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
     at, best = _goal(ring, refs.get(shape))
     return {
         "format": f"<{shape[0]},{shape[1]},{shape[2]}>", "ring": ring,
+        "mode": "symmetric" if outcome.symmetric else "plain",
         "holds_in": None if scheme is None else str(scheme.ring),
         "naive": shape[0] * shape[1] * shape[2], "rank": rank,
         "time_to_rank_s": next((t for t, k in trace if k == rank), 0.0),
@@ -114,12 +125,12 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
 
 
 def _markdown(rows: list[dict[str, Any]], with_refs: bool) -> str:
-    head = ["format", "ring", "holds in", "naive", "best rank", "time to it (s)", "budget (s)", "flips/s"]
+    head = ["format", "ring", "mode", "holds in", "naive", "best rank", "time to it (s)", "budget (s)", "flips/s"]
     if with_refs:
         head += ["AlphaTensor", "best known", "≤ AlphaTensor"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [r["format"], r["ring"], r["holds_in"], r["naive"], r["rank"], f"{r['time_to_rank_s']:.1f}",
+        cells = [r["format"], r["ring"], r.get("mode", "plain"), r["holds_in"], r["naive"], r["rank"], f"{r['time_to_rank_s']:.1f}",
                  f"{r['budget_s']:g}", f"{r['flips_per_s']:.3g}"]
         if with_refs:
             ok = {True: "yes", False: "**no**", None: "-"}[r["reaches_alphatensor"]]
@@ -153,7 +164,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> bool:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """What must match for an earlier cell to stand in for a new one."""
     return {"budget_s": args.budget, "scale": args.scale, "workers": args.workers, "strategy": args.strategy,
-            "seed": args.seed}
+            "seed": args.seed, "symmetric": args.symmetric}
 
 
 def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
@@ -164,7 +175,9 @@ def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, A
         return {}
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: cannot resume from {args.out}: {exc}") from None
-    if not isinstance(doc, dict) or any(doc.get(k) != v for k, v in _settings(args).items()):
+    # (tables written before --symmetric existed ran every format plain)
+    if not isinstance(doc, dict) or any(doc.get(k, False if k == "symmetric" else None) != v
+                                        for k, v in _settings(args).items()):
         raise SystemExit(f"error: {args.out} was written with other settings; choose another --out to start afresh")
     return {(r["format"], r["ring"]): r for r in doc.get("rows", [])}
 
@@ -189,6 +202,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="runners", choices=list(STRATEGIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flip_ranks.json")
+    parser.add_argument("--symmetric", action="store_true",
+                        help="search square formats in the symmetric flip graph (cyclic-invariant schemes)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the cells of --out run with the same settings; run the others")
     args = parser.parse_args()
@@ -213,7 +228,8 @@ def main() -> None:
             _write(args, refs, [*rows, *(row for row in done.values() if row not in rows)])
     print()
     per = "× naive/27 (at least that)" if args.scale else "per format and ring"
-    print(f"budget {args.budget:g} s {per}, {args.workers} workers, strategy {args.strategy}, "
+    mode = ", square formats symmetric" if args.symmetric else ""
+    print(f"budget {args.budget:g} s {per}, {args.workers} workers, strategy {args.strategy}{mode}, "
           f"total {time.perf_counter() - t0:.0f} s")
     print()
     print(_markdown(rows, bool(refs)))
