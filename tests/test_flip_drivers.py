@@ -37,6 +37,8 @@ from tensorgame.search.flipgraph.symmetric import (
     OrbitScheme,
     SymmetricWalker,
     _fixed_flags,
+    _transpose,
+    _transpose_table,
     is_cyclic_symmetric,
     orbit_pack,
     orbit_unpack,
@@ -150,6 +152,17 @@ def test_symmetric_walk_reaches_23():
     best = walker.best_scheme()
     assert best.rank == 23 and best.verify().ok and is_cyclic_symmetric(best)
     assert orbit_pack(best).rank == 23
+
+
+@pytest.mark.parametrize("n", range(2, 9))
+def test_the_walks_table_transpose_is_the_matrix_transpose(n):
+    rng = np.random.default_rng(n)
+    table = _transpose_table(n)
+    for _ in range(50):
+        bits = rng.integers(0, 2, size=(n, n))
+        mask = sum(int(b) << i for i, b in enumerate(bits.ravel()))
+        want = sum(int(b) << i for i, b in enumerate(bits.T.ravel()))
+        assert int(_transpose(np.uint64(mask), table)) == want
 
 
 def test_symmetric_refusals():
