@@ -130,8 +130,8 @@ def _markdown(rows: list[dict[str, Any]], with_refs: bool) -> str:
         head += ["AlphaTensor", "best known", "≤ AlphaTensor"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [r["format"], r["ring"], r.get("mode", "plain"), r["holds_in"], r["naive"], r["rank"], f"{r['time_to_rank_s']:.1f}",
-                 f"{r['budget_s']:g}", f"{r['flips_per_s']:.3g}"]
+        cells = [r["format"], r["ring"], r.get("mode", "plain"), r["holds_in"], r["naive"], r["rank"],
+                 f"{r['time_to_rank_s']:.1f}", f"{r['budget_s']:g}", f"{r['flips_per_s']:.3g}"]
         if with_refs:
             ok = {True: "yes", False: "**no**", None: "-"}[r["reaches_alphatensor"]]
             cells += [r["alphatensor"], r["best_known"], ok]

@@ -387,11 +387,10 @@ def _transpose_perm(n: int) -> np.ndarray:
 def _transpose_table(n: int) -> np.ndarray:
     """Per byte b of an n×n bit matrix and byte value y, the transpose of y placed at
     byte b (uint64, (⌈n²/8⌉, 256)); the walk's transposes are then table lookups."""
-    bits = n * n
-    values = np.arange(256, dtype=np.uint64)
-    table = np.zeros(((bits + 7) // 8, 256), dtype=np.uint64)
+    values, perm = np.arange(256, dtype=np.uint64), _transpose_perm(n)
+    table = np.zeros(((n * n + 7) // 8, 256), dtype=np.uint64)
     for b in range(table.shape[0]):
-        table[b] = _transpose_masks(values << np.uint64(8 * b), _transpose_perm(n))
+        table[b] = _transpose_masks(values << np.uint64(8 * b), perm)
     return table
 
 
