@@ -14,9 +14,10 @@ from tensorgame.tensors.scheme import naive_scheme
 from tensorgame.tensors.targets import matmul_target, tensor_target
 
 
-@pytest.mark.parametrize("dims, cyclic", [((3, 3, 3), True), ((3, 3, 3), False), ((2, 3, 4), False),
-                                          ((2, 2, 2), False), ((4, 4, 4), True)])
-def test_a_random_box_embeds_a_smaller_product(dims, cyclic):
+@pytest.mark.parametrize("dims, cyclic, shapes_seen", [((3, 3, 3), True, 1), ((3, 3, 3), False, 2),
+                                                       ((2, 3, 4), False, 2), ((2, 2, 3), False, 1),
+                                                       ((4, 4, 4), True, 2)])
+def test_a_random_box_embeds_a_smaller_product(dims, cyclic, shapes_seen):
     target = matmul_target(*dims)
     naive = naive_scheme(target)
     triples = term_triples(target, naive.u, naive.v)
@@ -27,7 +28,7 @@ def test_a_random_box_embeds_a_smaller_product(dims, cyclic):
         box = random_box(target, cyclic, rng)
         a, b, c = shape = box_shape(box)
         shapes.add(shape)
-        assert shape != dims and all(1 <= x <= d for x, d in zip(shape, dims))
+        assert shape != dims and all(min(2, d) <= x <= d for x, d in zip(shape, dims))  # no side-1 block
         if cyclic:
             assert all(np.array_equal(box[0], x) for x in box)
         inside = in_box(triples, box)
@@ -38,13 +39,22 @@ def test_a_random_box_embeds_a_smaller_product(dims, cyclic):
             (box[0][i], box[1][j], box[2][k]) for i, j, k in term_triples(embedded.target, embedded.u, embedded.v))
         su, sv, sw = box_support(naive, box)
         assert (su.sum(), sv.sum(), sw.sum()) == (a * b, b * c, a * c)
-    assert len(shapes) >= (1 if cyclic else 2)
+    assert len(shapes) >= shapes_seen
 
 
 def test_only_matrix_products_have_boxes():
     rng = np.random.default_rng(0)
     assert random_box(matmul_target(1, 1, 1), False, rng) is None
     assert random_box(tensor_target(np.ones((2, 2, 2), dtype=np.int64)), False, rng) is None
+
+
+@pytest.mark.parametrize("cyclic", [True, False])
+def test_a_product_without_a_side_of_3_has_no_block(cyclic):
+    """Every proper box of <2,2,2> has a side of 1: a product already at its naive optimum."""
+    rng = np.random.default_rng(0)
+    assert random_box(matmul_target(2, 2, 2), cyclic, rng) is None
+    assert random_box(matmul_target(1, 2, 2), False, rng) is None
+    assert {box_shape(random_box(matmul_target(2, 2, 3), False, rng)) for _ in range(20)} == {(2, 2, 2)}
 
 
 @pytest.mark.parametrize("cyclic", [True, False])

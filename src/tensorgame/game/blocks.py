@@ -19,27 +19,27 @@ Box = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def smallest_side(side: int) -> int:
-    """Smallest side a block may have along an axis of ``side``: 2 from side 3 up
-    (a side-1 block is a naive product already), else 1."""
-    return max(1, min(2, side - 1))
+    """Smallest side a block may have along an axis of ``side``: 2 where the axis
+    has it, because a product with a side of 1 has no scheme below its naive rank
+    (a block of it has nothing to teach)."""
+    return min(2, side)
 
 
 def random_box(target: Target, cyclic: bool, rng: np.random.Generator) -> Box | None:
     """A random proper sub-box of a matrix product's index ranges (each side drawn
     uniformly from :func:`smallest_side` to the full side, the whole box excluded);
     with ``cyclic``, I' = J' = K', which the cyclic shift keeps. None when the target
-    has none (not a matrix product, or <1,1,1>)."""
+    has none (not a matrix product, or no side of 3 or more: <2,2,2> holds no
+    smaller product worth playing)."""
     if not target.is_matmul:
         return None
     sides = tuple(int(d) for d in target.params)
+    if max(sides) < 3:
+        return None
     if cyclic:
         n = sides[0]
-        if n < 2:
-            return None
         chosen = np.sort(rng.choice(n, size=int(rng.integers(smallest_side(n), n)), replace=False))
         return chosen, chosen, chosen
-    if all(d == 1 for d in sides):
-        return None
     while True:
         box = tuple(np.sort(rng.choice(d, size=int(rng.integers(smallest_side(d), d + 1)), replace=False))
                     for d in sides)
