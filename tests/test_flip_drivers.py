@@ -32,7 +32,12 @@ from tensorgame.search.flipgraph.drivers import (
     SearchSpace,
     run_flip,
 )
-from tensorgame.search.flipgraph.drivers.worker import _restart_point, _Runner
+from tensorgame.search.flipgraph.drivers.messages import Improved, RunRunners
+from tensorgame.search.flipgraph.drivers.worker import (
+    _restart_point,
+    _Runner,
+    run_worker,
+)
 from tensorgame.search.flipgraph.symmetric import (
     OrbitScheme,
     SymmetricWalker,
@@ -216,6 +221,47 @@ def test_lifted_goal_needs_a_scheme_that_lifts(tmp_path, alphatensor_dir):
     assert outcome.best.rank == 47 and outcome.stopped == "time"
     assert outcome.lifted is None or outcome.lifted.rank > 47
     assert outcome.lift_note and "did not lift" in outcome.lift_note
+
+
+class _OneOrder:
+    """An in-process worker channel: one order, then stop after ``seconds``."""
+
+    def __init__(self, order, seconds: float) -> None:
+        self.pending, self.reports = [order], []
+        self.deadline = time.monotonic() + seconds
+
+    def orders(self, timeout):
+        got, self.pending = self.pending, []
+        return got
+
+    def send(self, report):
+        self.reports.append(report)
+
+    def stopped(self):
+        return time.monotonic() > self.deadline
+
+
+@pytest.mark.parametrize("liftable", [True, False])
+def test_a_lifting_worker_keeps_only_descents_that_can_lift(monkeypatch, liftable):
+    """Whether a mod-2 scheme lifts barely changes along a walk, so a Z search keeps
+    only descents that can lift (no process is started): with every scheme refused,
+    the walks from the naive <3,3,3> report nothing."""
+    target = tg.matmul_target(3, 3, 3)
+    space = SearchSpace(target, "Z2")
+    calls = []
+
+    def can_lift(self, payload):
+        calls.append(payload.rank)
+        return liftable
+
+    monkeypatch.setattr(SearchSpace, "can_lift", can_lift)
+    start = space.payload(tg.naive_scheme(target))
+    settings = FlipSettings(lift=True, plateau=1000, path_min=1 << 15, local_tries=0, round_flips=1 << 14)
+    channel = _OneOrder(RunRunners([start, start], start, [start], 27, settings, goal=0), seconds=1.5)
+    run_worker(space, 0, 0, channel)
+    reported = [r.payload.rank for r in channel.reports if isinstance(r, Improved)]
+    assert calls and all(r < 27 for r in calls)
+    assert (min(reported) < 27) if liftable else reported == []
 
 
 def test_a_stalled_lineage_starts_over_from_the_start_scheme():

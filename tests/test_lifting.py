@@ -5,7 +5,7 @@ import pytest
 
 import tensorgame as tg
 from tensorgame.formats import read_schemes
-from tensorgame.search.lifting import hensel_lift
+from tensorgame.search.lifting import can_lift, hensel_lift
 from tensorgame.tensors.symmetry import change_basis, random_unimodular
 
 
@@ -34,11 +34,16 @@ def test_alphatensor_mod2_schemes(alphatensor_dir):
     # the rank-47 <4,4,4> exists only in characteristic 2
     refused = hensel_lift(schemes[(4, 4, 4)], attempts=1)
     assert not refused.ok and "does not lift" in refused.reason
+    # the cheap test agrees: its False is the same proof
+    assert can_lift(schemes[(3, 3, 3)]) and not can_lift(schemes[(4, 4, 4)])
+    assert all(can_lift(s) == hensel_lift(s).ok for s in schemes.values() if max(s.target.params) <= 4)
 
 
 def test_wrong_inputs(strassen):
     with pytest.raises(tg.TensorGameError):
         hensel_lift(strassen)  # already over Z
+    with pytest.raises(tg.TensorGameError):
+        can_lift(strassen)
     u = np.array(strassen.with_ring("Z2").u)
     u[0, 0] ^= 1
     with pytest.raises(tg.TensorGameError):

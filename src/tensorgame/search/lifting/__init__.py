@@ -40,7 +40,8 @@ from tensorgame.search.lifting.jacobian import exact_residual_is_zero, scaled_re
 from tensorgame.tensors.rings import Q, Z
 from tensorgame.tensors.scheme import Scheme
 
-__all__ = ["DEFAULT_ATTEMPTS", "MAX_SOLVER_BYTES", "LiftResult", "hensel_lift", "lift_quality", "solver_bytes"]
+__all__ = ["DEFAULT_ATTEMPTS", "MAX_SOLVER_BYTES", "LiftResult", "can_lift", "hensel_lift", "lift_quality",
+           "solver_bytes"]
 
 _MAX_MODULUS = 2**31
 #: Orders tried by default: cheap now (a <5,5,5> attempt takes a fraction of a second),
@@ -122,6 +123,24 @@ def hensel_lift(scheme: Scheme, *, steps: int | None = None, attempts: int = DEF
         return LiftResult(None, f"the scheme does not lift with the {tried} choice(s) of free variables "
                           f"tried ({found}){note}", steps, tried)
     return LiftResult(best[1], "lifted", best[2], tried)
+
+
+def can_lift(scheme: Scheme) -> bool:
+    """Whether the first Newton step of a correct mod-p scheme is solvable: False
+    proves that no scheme over Z (or over Q with denominators prime to p) reduces to
+    it. One echelon form and no lift, so a search can afford it on every improvement;
+    True where the solver would be too large to say."""
+    p = scheme.ring.modulus
+    if p is None:
+        raise RingError(f"only a scheme over Z_p can be lifted, not one over {scheme.ring}")
+    if solver_bytes(scheme.rank, scheme.target.dims, p) > MAX_SOLVER_BYTES:
+        return True
+    start = [_symmetric(x, p) for x in (scheme.u, scheme.v, scheme.w)]
+    tensor = np.ascontiguousarray(scheme.target.tensor, dtype=np.int64)
+    if _exact(*start, tensor):
+        return True
+    solver = Echelon(*(np.mod(x, p).astype(np.int64) for x in start), p, _visit_order(start, None))
+    return solver.solve(scaled_residual(*start, tensor, p * p, p, p)) is not None
 
 
 def _symmetric(x: np.ndarray, q: int) -> np.ndarray:

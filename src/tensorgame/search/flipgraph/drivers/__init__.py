@@ -59,6 +59,11 @@ scheme at all, as long as they have taken at most a quarter of the runner's time
 Each restart also multiplies the runner's plateau limit by 4, cycling back to the
 base value past 64×: the best plateau length differs per format and per rank.
 
+Searches over Z walk mod p and lift; there a descent is kept (reported, adopted, a
+pool task's success) only if its scheme can lift (``lifting.can_lift``, one echelon
+form): whether a mod-2 scheme lifts barely changes along a walk, so a walk past a
+scheme that cannot lift would be lost to the result over Z.
+
 Walks are plain (``search/flipgraph``) or symmetric (``symmetric``: square formats,
 Z2, orbit-wise moves); a :class:`SearchSpace` hides the difference.
 """

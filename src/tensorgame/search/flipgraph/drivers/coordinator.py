@@ -328,6 +328,9 @@ class FlipRun:
             deadline = min(deadline, time.monotonic() + budget)
             self.sprint_flips = walker.flips
             if walker.best_rank < self.best.rank:
+                if self._lifting and not self.space.can_lift(walker.best()):
+                    walker.reset(self.best)  # (see worker._LIFTABLE)
+                    continue
                 self._consider(walker.best())
             self._lift_next()
             self._lift_poll()
@@ -369,7 +372,7 @@ class FlipRun:
             start = pool[int(self.rng.integers(len(pool)))]
             self.tasks += 1
             self.transport.send(w, RunTask(self.tasks, start, self.capacity, self.path_limit, s.plateau,
-                                           self.level - 1))
+                                           self.level - 1, self._lifting))
         self.idle.clear()
 
     def _handle(self, report: Report) -> None:

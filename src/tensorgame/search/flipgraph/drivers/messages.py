@@ -32,7 +32,7 @@ class RunRunners:
 @dataclass(frozen=True)
 class RunTask:
     """Pool strategy: walk ``start`` until its rank drops to ``goal`` or ``path_limit``
-    attempts are spent."""
+    attempts are spent; with ``lift``, a success counts only if it can lift."""
 
     task: int
     start: Payload
@@ -40,6 +40,7 @@ class RunTask:
     path_limit: int
     plateau: int
     goal: int
+    lift: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from tensorgame.search.flipgraph.symmetric import (
     square_side,
     symmetric_start,
 )
+from tensorgame.search.lifting import can_lift
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.tensors.targets import Target
 
@@ -96,6 +97,11 @@ class SearchSpace:
         if not ok:
             raise RuntimeError(f"flip-graph engine bug: a rank-{scheme.rank} result does not verify")
         return scheme
+
+    def can_lift(self, payload: Payload) -> bool:
+        """Whether some scheme over Z (or Q) may reduce to the payload's; False is a
+        proof that none does (``lifting.can_lift``)."""
+        return can_lift(self.scheme(payload))
 
     def walker(self, payload: Payload, seed: int, capacity: int) -> Walker:
         """A walker starting at ``payload`` able to hold schemes up to rank ``capacity``."""
