@@ -12,11 +12,19 @@ the file is absent). Writes a Markdown table to stdout, JSON to
 
     python benchmarks/flip_ranks.py [--budget 30] [--scale] [--workers 2] [--rings Z2,Z]
                                     [--formats 3,3,3;4,4,4] [--strategy runners] [--resume]
-                                    [--symmetric]
+                                    [--symmetric] [--meta]
 
 ``--symmetric`` searches the square formats <n,n,n> in the symmetric flip graph
 (schemes invariant under the cyclic symmetry, walked mod 2; over Z lifted as usual);
 the other formats run as without it.
+
+``--meta`` starts a cell from the table's own results instead, where that is lower
+than the naive scheme: the lowest-rank meta move (``tensors.meta.adapt``: extensions
+after the format's symmetries) of a scheme an earlier cell of the same ring found for
+a smaller format (every sorted side at most the cell's), so every start still comes
+from the naive scheme, a few cells back; the ``start`` column names it. Each cell's
+scheme (over Z: its lift) is kept in ``<out>.schemes/`` for that, and read back, and
+verified, on ``--resume``. Symmetric cells start from the naive scheme.
 
 The JSON is rewritten after every cell, so a long table (10 minutes a cell) can run in
 pieces: ``--resume`` keeps the cells of ``--out`` that ran with the same budget, workers,
@@ -47,6 +55,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import tensorgame as tg  # noqa: E402
 from tensorgame.fileio import atomic_write  # noqa: E402
+from tensorgame.formats import read_scheme, write_scheme  # noqa: E402
 from tensorgame.search.flipgraph.drivers import (  # noqa: E402
     STRATEGIES,
     FlipOutcome,
@@ -54,6 +63,8 @@ from tensorgame.search.flipgraph.drivers import (  # noqa: E402
     SearchSpace,
     run_flip,
 )
+from tensorgame.tensors.meta import adapt  # noqa: E402
+from tensorgame.tensors.scheme import Scheme  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS_CSV = Path(__file__).resolve().parents[2] / "shared" / "brief" / "targets.csv"
@@ -93,16 +104,60 @@ def _symmetric(shape: tuple[int, int, int], args: argparse.Namespace) -> bool:
     return bool(args.symmetric) and len(set(shape)) == 1
 
 
-def _run(shape: tuple[int, int, int], ring: str, args: argparse.Namespace, goal: int | None) -> FlipOutcome:
+Shape = tuple[int, int, int]
+
+
+def _scheme_path(args: argparse.Namespace, shape: Shape, ring: str) -> Path:
+    return args.out.with_name(args.out.name + ".schemes") / f"{shape[0]}x{shape[1]}x{shape[2]}-{ring}.json"
+
+
+def _kept_schemes(args: argparse.Namespace, ring: str) -> dict[Shape, Scheme]:
+    """The schemes earlier cells of ``ring`` kept, read back and verified."""
+    folder = _scheme_path(args, (1, 1, 1), ring).parent
+    kept = {}
+    for path in sorted(folder.glob(f"*-{ring}.json")):
+        scheme = read_scheme(path)  # verifies it exactly
+        kept[tuple(int(x) for x in scheme.target.params)] = scheme
+    return kept
+
+
+def _start(shape: Shape, ring: str, args: argparse.Namespace) -> tuple[Scheme, str]:
+    """The cell's start scheme and its name: naive, or with ``--meta`` the lowest-rank
+    adaptation of a kept scheme of a smaller format when that is lower."""
+    target = tg.matmul_target(*shape)
+    start, name = tg.naive_scheme(target), "naive"
+    if not args.meta or _symmetric(shape, args):
+        return start, name
+    for source_shape, scheme in _kept_schemes(args, ring).items():
+        small, big = sorted(source_shape), sorted(shape)
+        if small == big or any(a > b for a, b in zip(small, big)):
+            continue
+        moved = adapt(scheme, shape)
+        if moved.rank < start.rank:
+            start, name = moved, f"<{','.join(map(str, source_shape))}> {scheme.rank} -> {moved.rank}"
+    return start, name
+
+
+def _run(shape: Shape, ring: str, args: argparse.Namespace, goal: int | None,
+         start: Scheme) -> FlipOutcome:
     target = tg.matmul_target(*shape)
     space = SearchSpace(target, "Z2" if ring == "Z" else ring, symmetric=_symmetric(shape, args))
     settings = FlipSettings(strategy=args.strategy, workers=args.workers, time_s=_budget(shape, args),
                             seed=args.seed, goal=goal, lift=ring == "Z", checkpoint_s=3600)
     with tempfile.TemporaryDirectory() as run_dir:
-        return run_flip(space, settings, tg.naive_scheme(target), run_dir=Path(run_dir))
+        return run_flip(space, settings, start, run_dir=Path(run_dir))
 
 
-def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, Any]:
+def _keep(args: argparse.Namespace, shape: Shape, ring: str, outcome: FlipOutcome) -> None:
+    """Keep the cell's scheme (over Z: the lifted one, when there is one) for --meta."""
+    scheme = outcome.lifted if ring == "Z" else outcome.best
+    if scheme is not None and (ring != "Z" or str(scheme.ring) == "Z"):
+        path = _scheme_path(args, shape, ring)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_scheme(scheme, path)
+
+
+def _row(shape, ring, outcome: FlipOutcome, budget: float, refs, start: str) -> dict[str, Any]:
     lifted = ring == "Z"  # the rank reported is the lifted one
     scheme = outcome.lifted if lifted else outcome.best
     trace = [(i["elapsed_s"], i["rank"]) for i in outcome.improvements if bool(i.get("lifted")) == lifted]
@@ -110,7 +165,7 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
     at, best = _goal(ring, refs.get(shape))
     return {
         "format": f"<{shape[0]},{shape[1]},{shape[2]}>", "ring": ring,
-        "mode": "symmetric" if outcome.symmetric else "plain",
+        "mode": "symmetric" if outcome.symmetric else "plain", "start": start,
         "holds_in": None if scheme is None else str(scheme.ring),
         "naive": shape[0] * shape[1] * shape[2], "rank": rank,
         "time_to_rank_s": next((t for t, k in trace if k == rank), 0.0),
@@ -125,12 +180,14 @@ def _row(shape, ring, outcome: FlipOutcome, budget: float, refs) -> dict[str, An
 
 
 def _markdown(rows: list[dict[str, Any]], with_refs: bool) -> str:
-    head = ["format", "ring", "mode", "holds in", "naive", "best rank", "time to it (s)", "budget (s)", "flips/s"]
+    head = ["format", "ring", "mode", "start", "holds in", "naive", "best rank", "time to it (s)", "budget (s)",
+            "flips/s"]
     if with_refs:
         head += ["AlphaTensor", "best known", "≤ AlphaTensor"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [r["format"], r["ring"], r.get("mode", "plain"), r["holds_in"], r["naive"], r["rank"],
+        cells = [r["format"], r["ring"], r.get("mode", "plain"), r.get("start", "naive"), r["holds_in"],
+                 r["naive"], r["rank"],
                  f"{r['time_to_rank_s']:.1f}", f"{r['budget_s']:g}", f"{r['flips_per_s']:.3g}"]
         if with_refs:
             ok = {True: "yes", False: "**no**", None: "-"}[r["reaches_alphatensor"]]
@@ -164,7 +221,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> bool:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """What must match for an earlier cell to stand in for a new one."""
     return {"budget_s": args.budget, "scale": args.scale, "workers": args.workers, "strategy": args.strategy,
-            "seed": args.seed, "symmetric": args.symmetric}
+            "seed": args.seed, "symmetric": args.symmetric, "meta": args.meta}
 
 
 def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
@@ -175,8 +232,8 @@ def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, A
         return {}
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: cannot resume from {args.out}: {exc}") from None
-    # (tables written before --symmetric existed ran every format plain)
-    if not isinstance(doc, dict) or any(doc.get(k, False if k == "symmetric" else None) != v
+    # (tables written before --symmetric and --meta existed ran every format plain, from naive)
+    if not isinstance(doc, dict) or any(doc.get(k, False if k in ("symmetric", "meta") else None) != v
                                         for k, v in _settings(args).items()):
         raise SystemExit(f"error: {args.out} was written with other settings; choose another --out to start afresh")
     return {(r["format"], r["ring"]): r for r in doc.get("rows", [])}
@@ -204,6 +261,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flip_ranks.json")
     parser.add_argument("--symmetric", action="store_true",
                         help="search square formats in the symmetric flip graph (cyclic-invariant schemes)")
+    parser.add_argument("--meta", action="store_true",
+                        help="start each cell from a meta move of an earlier cell's scheme where that is lower")
     parser.add_argument("--resume", action="store_true",
                         help="keep the cells of --out run with the same settings; run the others")
     args = parser.parse_args()
@@ -220,15 +279,17 @@ def main() -> None:
                 print(f"{key[0]} {ring}: kept from {args.out}", flush=True)
                 continue
             _, best = _goal(ring, refs.get(shape))
-            outcome = _run(shape, ring, args, best)
-            rows.append(_row(shape, ring, outcome, _budget(shape, args), refs))
+            start, name = _start(shape, ring, args)
+            outcome = _run(shape, ring, args, best, start)
+            _keep(args, shape, ring, outcome)
+            rows.append(_row(shape, ring, outcome, _budget(shape, args), refs, name))
             r = rows[-1]
-            print(f"{r['format']} {ring}: rank {r['rank']} over {r['holds_in']} at {r['time_to_rank_s']:.1f} s "
-                  f"({r['flips_per_s']:.3g} flips/s)", flush=True)
+            print(f"{r['format']} {ring} (start {name}): rank {r['rank']} over {r['holds_in']} at "
+                  f"{r['time_to_rank_s']:.1f} s ({r['flips_per_s']:.3g} flips/s)", flush=True)
             _write(args, refs, [*rows, *(row for row in done.values() if row not in rows)])
     print()
     per = "× naive/27 (at least that)" if args.scale else "per format and ring"
-    mode = ", square formats symmetric" if args.symmetric else ""
+    mode = (", square formats symmetric" if args.symmetric else "") + (", meta-move starts" if args.meta else "")
     print(f"budget {args.budget:g} s {per}, {args.workers} workers, strategy {args.strategy}{mode}, "
           f"total {time.perf_counter() - t0:.0f} s")
     print()
