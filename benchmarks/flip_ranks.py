@@ -107,15 +107,15 @@ def _symmetric(shape: tuple[int, int, int], args: argparse.Namespace) -> bool:
 Shape = tuple[int, int, int]
 
 
-def _scheme_path(args: argparse.Namespace, shape: Shape, ring: str) -> Path:
-    return args.out.with_name(args.out.name + ".schemes") / f"{shape[0]}x{shape[1]}x{shape[2]}-{ring}.json"
+def _schemes_dir(args: argparse.Namespace) -> Path:
+    """Where the cells' schemes are kept for --meta: beside --out."""
+    return args.out.with_name(args.out.name + ".schemes")
 
 
 def _kept_schemes(args: argparse.Namespace, ring: str) -> dict[Shape, Scheme]:
     """The schemes earlier cells of ``ring`` kept, read back and verified."""
-    folder = _scheme_path(args, (1, 1, 1), ring).parent
     kept = {}
-    for path in sorted(folder.glob(f"*-{ring}.json")):
+    for path in sorted(_schemes_dir(args).glob(f"*-{ring}.json")):
         scheme = read_scheme(path)  # verifies it exactly
         kept[tuple(int(x) for x in scheme.target.params)] = scheme
     return kept
@@ -152,9 +152,8 @@ def _keep(args: argparse.Namespace, shape: Shape, ring: str, outcome: FlipOutcom
     """Keep the cell's scheme (over Z: the lifted one, when there is one) for --meta."""
     scheme = outcome.lifted if ring == "Z" else outcome.best
     if scheme is not None and (ring != "Z" or str(scheme.ring) == "Z"):
-        path = _scheme_path(args, shape, ring)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_scheme(scheme, path)
+        _schemes_dir(args).mkdir(parents=True, exist_ok=True)
+        write_scheme(scheme, _schemes_dir(args) / f"{shape[0]}x{shape[1]}x{shape[2]}-{ring}.json")
 
 
 def _row(shape, ring, outcome: FlipOutcome, budget: float, refs, start: str) -> dict[str, Any]:

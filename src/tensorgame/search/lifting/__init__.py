@@ -137,10 +137,12 @@ def can_lift(scheme: Scheme) -> bool:
         return True
     start = [_symmetric(x, p) for x in (scheme.u, scheme.v, scheme.w)]
     tensor = np.ascontiguousarray(scheme.target.tensor, dtype=np.int64)
-    if _exact(*start, tensor):
-        return True
     solver = Echelon(*(np.mod(x, p).astype(np.int64) for x in start), p, _visit_order(start, None))
-    return solver.solve(scaled_residual(*start, tensor, p * p, p, p)) is not None
+    try:
+        _newton(start, tensor, solver, p, steps=2)  # the first step only
+    except _NoLift:
+        return False
+    return True
 
 
 def _symmetric(x: np.ndarray, q: int) -> np.ndarray:
