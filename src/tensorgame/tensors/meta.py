@@ -10,8 +10,12 @@ naive one (Kauers & Moosbauer, Arai et al.):
   one row of A (a column of A and row of B, a column of B) is zero and ignore the
   matching row (column) of C; terms left with a zero factor vanish;
 * :func:`product`: the Kronecker product of two schemes (``compose.kron_scheme``);
-* :func:`adapt`: a chain of the above, tried after each of the six symmetries that
-  permute (n, m, p), keeping the lowest rank.
+* :func:`join` <n1,m,p> + <n2,m,p> -> <n1+n2,m,p> (or along m or p): the direct sum,
+  each scheme on its own block of rows (columns), rank r1 + r2;
+* :func:`adapt`: a chain of extensions and projections, tried after each of the six
+  symmetries that permute (n, m, p), keeping the lowest rank; :func:`join_to` the same
+  for the join of two schemes, and :func:`assemble` the lowest rank that all of these
+  make of a set of schemes.
 
 In the project's convention u indexes A (n×m) row-major, v indexes B (m×p) and w
 indexes C (n×p). Every move is an identity of sums of rank-one tensors, so it keeps
@@ -22,13 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensorgame.errors import TargetError
+from tensorgame.errors import RingError, TargetError
 from tensorgame.tensors.compose import kron_scheme
-from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.symmetry import cyclic_rotation, transpose
 from tensorgame.tensors.targets import matmul_target
 
-__all__ = ["adapt", "extend", "product", "project"]
+__all__ = ["adapt", "assemble", "extend", "join", "join_to", "product", "project"]
 
 #: For an axis of (n, m, p): which factors (0 = u over A, 1 = v over B, 2 = w over C)
 #: have that side as their (rows, columns) dimension.
@@ -128,3 +132,89 @@ def adapt(scheme: Scheme, dims: tuple[int, int, int]) -> Scheme:
     matmul_target(*dims)  # validates the sides
     _dims(scheme)
     return min((_walk_to(v, dims) for v in _symmetric_variants(scheme)), key=lambda s: s.rank)
+
+
+def join(first: Scheme, second: Scheme, axis: int) -> Scheme:
+    """The direct sum along ``axis``: <n1,m,p> and <n2,m,p> give <n1+n2,m,p> (along m
+    the two products are added, along n and p they fill separate blocks)."""
+    _check_axis(axis)
+    if first.ring != second.ring:
+        raise RingError(f"cannot join a scheme over {first.ring} with one over {second.ring}")
+    a, b = _dims(first), _dims(second)
+    if any(x != y for k, (x, y) in enumerate(zip(a, b)) if k != axis):
+        raise TargetError(f"cannot join {first.target.name} and {second.target.name} along axis {axis}: "
+                          "the other two sides differ")
+    big = list(a)
+    big[axis] += b[axis]
+    n, m, p = big
+    shapes = [(n, m), (m, p), (n, p)]
+    factors = []
+    for f, (rows, cols) in enumerate(shapes):
+        blocks = []
+        for scheme, offset in ((first, 0), (second, a[axis])):
+            old = scheme.terms_matrices()[f]
+            start = [0, 0]
+            for g, side in _SIDES[axis]:
+                if g == f:
+                    start[side] = offset
+            x = np.zeros((scheme.rank, rows, cols), dtype=np.int64)
+            x[:, start[0]:start[0] + old.shape[1], start[1]:start[1] + old.shape[2]] = old
+            blocks.append(x.reshape(scheme.rank, -1))
+        factors.append(np.concatenate(blocks))
+    den = None
+    if first.denominators is not None or second.denominators is not None:
+        den = np.concatenate([s.denominators if s.denominators is not None else np.ones((s.rank, 3), np.int64)
+                              for s in (first, second)])
+    return Scheme(matmul_target(n, m, p), first.ring, *factors, denominators=den)
+
+
+def join_to(first: Scheme, second: Scheme, dims: tuple[int, int, int]) -> Scheme:
+    """A scheme for <dims> from the direct sum of two schemes: every orientation of
+    each that joins, adapted to <dims>; the lowest rank."""
+    dims = tuple(int(d) for d in dims)  # type: ignore[assignment]
+    joined = {}
+    for x in _symmetric_variants(first):
+        for y in _symmetric_variants(second):
+            a, b = _dims(x), _dims(y)
+            for axis in range(3):
+                if all(a[k] == b[k] for k in range(3) if k != axis):
+                    big = tuple(a[k] + b[k] if k == axis else a[k] for k in range(3))
+                    joined.setdefault(big, join(x, y, axis))
+    if not joined:
+        raise TargetError(f"{first.target.name} and {second.target.name} share no two sides: they do not join")
+    return min((adapt(s, dims) for s in joined.values()), key=lambda s: s.rank)
+
+
+def _name(scheme: Scheme) -> str:
+    return f"<{','.join(map(str, _dims(scheme)))}> {scheme.rank}"
+
+
+def assemble(sources: list[Scheme], dims: tuple[int, int, int]) -> tuple[Scheme, str]:
+    """The lowest-rank scheme for <dims> that meta moves make of ``sources`` (schemes
+    of one ring), and how it was made: the naive scheme, each source adapted, or the
+    direct sum of two blocks <dims> splits into, each block the best of its naive
+    scheme and the sources no larger than it (sides compared sorted); ties go to the
+    earlier of these."""
+    dims = tuple(int(d) for d in dims)  # type: ignore[assignment]
+    ring = sources[0].ring if sources else "Z"
+    naive = naive_scheme(matmul_target(*dims), ring)
+
+    def fits(scheme: Scheme, shape: tuple[int, ...]) -> bool:
+        return all(x <= y for x, y in zip(sorted(_dims(scheme)), sorted(shape)))
+
+    best_block: dict[tuple[int, ...], Scheme] = {}
+
+    def block(shape: tuple[int, ...]) -> Scheme:
+        if shape not in best_block:
+            options = [naive_scheme(matmul_target(*shape), ring)]
+            options += [adapt(s, shape) for s in sources if fits(s, shape)]
+            best_block[shape] = min(options, key=lambda s: s.rank)
+        return best_block[shape]
+
+    options = [(naive, "naive")] + [(adapt(s, dims), f"{_name(s)} adapted") for s in sources]
+    for axis in range(3):
+        for k in range(1, dims[axis] // 2 + 1):
+            low = block(tuple(k if i == axis else d for i, d in enumerate(dims)))
+            high = block(tuple(dims[axis] - k if i == axis else d for i, d in enumerate(dims)))
+            options.append((join(low, high, axis), f"{_name(low)} + {_name(high)}"))
+    return min(options, key=lambda option: option[0].rank)
