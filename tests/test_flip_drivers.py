@@ -365,6 +365,8 @@ def test_flip_command_on_a_tensor_file(run, tmp_path):
     (3, 3, 4, "--symmetric"),
     (3, 3, 3, "--ring", "ZT", "--symmetric"),
     (3, 3, 3, "--start", "catalog:x"),
+    (3, 3, 3, "--start", "meta:2,2,2+2,3,3"),  # no two sides in common
+    (3, 3, 3, "--start", "meta:1,3,3+1,3,3+1,3,3"),
     (3, 3, 3, "--resume", "--time", 1),
 ])
 def test_bad_flip_inputs_are_one_line(run, args):

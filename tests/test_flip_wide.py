@@ -144,16 +144,19 @@ def test_local_descents_lower_a_wide_naive_scheme():
 
 
 def test_meta_starts_for_wide_formats(tmp_path, strassen):
-    """Strassen extended to <2,2,33> (131 < 132 terms) and its product with the naive
-    <2,2,17> (<4,4,34>, three words); both walk and stay exact."""
+    """Strassen extended to <2,2,33> (131 < 132 terms), its product with the naive
+    <2,2,17> (<4,4,34>, three words) and two Strassens joined to <2,2,4> and extended
+    to <2,2,33>; all walk and stay exact."""
     path = tmp_path / "strassen.json"
     write_scheme(strassen, path)
     with Catalog(tmp_path / "c.sqlite") as catalog:
         extended, _ = resolve_start(f"meta:{path}", tg.matmul_target(2, 2, 33), catalog, "Z")
         product, _ = resolve_start(f"meta:{path}*2,2,17", tg.matmul_target(4, 4, 34), catalog, "Z")
+        joined, _ = resolve_start(f"meta:{path}+{path}", tg.matmul_target(2, 2, 33), catalog, "Z")
     assert extended.rank == 131 and extended.verify().ok
     assert product.rank == 7 * 68 and product.verify().ok
-    for start, nwords in ((extended, 2), (product, 3)):
+    assert joined.rank == 14 + 29 * 4 and joined.verify().ok
+    for start, nwords in ((extended, 2), (product, 3), (joined, 2)):
         for ring in ("Z2", "ZT"):
             space = SearchSpace(start.target, ring)
             walker = space.walker(space.payload(start), seed=1, capacity=start.rank)

@@ -265,7 +265,8 @@ def flip(ctx: click.Context, words: tuple[str, ...], target_spec: str | None, ri
 
     Formats with factors of up to 256 entries: matmul sides up to 16 (<16,16,16>;
     --symmetric up to <8,8,8>). Large formats start best from a meta move, e.g.
-    ``tensorgame flip 12 12 12 --start meta:6,6,6*2,2,2``.
+    ``tensorgame flip 12 12 12 --start meta:6,6,6*2,2,2`` (a product) or
+    ``tensorgame flip 4 5 5 --start meta:2,5,5+2,5,5`` (a direct sum).
     """
     if target_spec is not None and words:
         raise TargetError("give either N M P (or a kind) or --target, not both")

@@ -30,13 +30,13 @@ from tensorgame.search.flipgraph.drivers import (
 )
 from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE, load_state
 from tensorgame.search.flipgraph.packing import check_lengths, search_ring, words
-from tensorgame.tensors.meta import adapt, product
+from tensorgame.tensors.meta import adapt, join_to, product
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
-START_SYNTAX = ("naive, best, FILE, catalog:ID, agent[:CHECKPOINT] or meta:SOURCE[*SOURCE] "
-                "(SOURCE: N,M,P | catalog:ID | FILE)")
+START_SYNTAX = ("naive, best, FILE, catalog:ID, agent[:CHECKPOINT] or meta:BLOCK[+BLOCK] "
+                "(BLOCK: SOURCE[*SOURCE], a product; SOURCE: N,M,P | catalog:ID | FILE)")
 #: Folder of flip runs beside the catalogue; each target/ring/mode has a subfolder,
 #: each run its own ``run-<k>`` below it.
 RUNS_FOLDER = "flip-runs"
@@ -123,11 +123,14 @@ def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str,
     if spec.startswith("meta:"):
         if not target.is_matmul:
             raise TargetError("meta: starts need a matrix multiplication target")
-        parts = [_source_scheme(s.strip(), catalog, ring) for s in spec[5:].split("*")]
-        if len(parts) > 2:
-            raise TensorGameError(f"--start {spec}: at most two sources (a product A*B)")
-        scheme = product(*parts) if len(parts) == 2 else parts[0]
-        return Start(adapt(scheme, target.params))
+        blocks = spec[5:].split("+")
+        parts = [[_source_scheme(s.strip(), catalog, ring) for s in block.split("*")] for block in blocks]
+        if len(blocks) > 2 or any(len(factors) > 2 for factors in parts):
+            raise TensorGameError(f"--start {spec}: at most two sources joined (A+B), each at most a product A*B")
+        schemes = [product(*factors) if len(factors) == 2 else factors[0] for factors in parts]
+        if len(schemes) == 2:
+            return Start(join_to(*schemes, target.params))
+        return Start(adapt(schemes[0], target.params))
     scheme = _catalog_scheme(catalog, spec) if spec.startswith("catalog:") else read_scheme(spec)
     if scheme.target.key != target.key:
         raise TensorGameError(
