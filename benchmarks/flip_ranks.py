@@ -19,9 +19,10 @@ the file is absent). Writes a Markdown table to stdout, JSON to
 the other formats run as without it.
 
 ``--meta`` starts a cell from the table's own results instead, where that is lower
-than the naive scheme: the lowest-rank meta move (``tensors.meta.adapt``: extensions
-after the format's symmetries) of a scheme an earlier cell of the same ring found for
-a smaller format (every sorted side at most the cell's), so every start still comes
+than the naive scheme: the lowest-rank meta move (``tensors.meta.assemble``: a scheme
+adapted by extensions and projections after the format's symmetries, or the direct
+sum of two smaller blocks) of the schemes earlier cells of the same ring found for
+smaller formats (every sorted side at most the cell's), so every start still comes
 from the naive scheme, a few cells back; the ``start`` column names it. Each cell's
 scheme (over Z: its lift) is kept in ``<out>.schemes/`` for that, and read back, and
 verified, on ``--resume``. Symmetric cells start from the naive scheme.
@@ -63,7 +64,7 @@ from tensorgame.search.flipgraph.drivers import (  # noqa: E402
     SearchSpace,
     run_flip,
 )
-from tensorgame.tensors.meta import adapt  # noqa: E402
+from tensorgame.tensors.meta import assemble  # noqa: E402
 from tensorgame.tensors.scheme import Scheme  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,19 +124,16 @@ def _kept_schemes(args: argparse.Namespace, ring: str) -> dict[Shape, Scheme]:
 
 def _start(shape: Shape, ring: str, args: argparse.Namespace) -> tuple[Scheme, str]:
     """The cell's start scheme and its name: naive, or with ``--meta`` the lowest-rank
-    adaptation of a kept scheme of a smaller format when that is lower."""
+    meta move (``tensors.meta.assemble``) of the kept schemes of smaller formats (never
+    of a larger one, which may itself have been built from this cell)."""
     target = tg.matmul_target(*shape)
-    start, name = tg.naive_scheme(target), "naive"
     if not args.meta or _symmetric(shape, args):
-        return start, name
-    for source_shape, scheme in _kept_schemes(args, ring).items():
-        small, big = sorted(source_shape), sorted(shape)
-        if small == big or any(a > b for a, b in zip(small, big)):
-            continue
-        moved = adapt(scheme, shape)
-        if moved.rank < start.rank:
-            start, name = moved, f"<{','.join(map(str, source_shape))}> {scheme.rank} -> {moved.rank}"
-    return start, name
+        return tg.naive_scheme(target), "naive"
+    big = sorted(shape)
+    sources = [scheme for kept, scheme in _kept_schemes(args, ring).items()
+               if sorted(kept) != big and all(a <= b for a, b in zip(sorted(kept), big))]
+    start, how = assemble(sources, shape)
+    return start, how if how == "naive" else f"{how} -> {start.rank}"
 
 
 def _run(shape: Shape, ring: str, args: argparse.Namespace, goal: int | None,
@@ -220,7 +218,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> bool:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """What must match for an earlier cell to stand in for a new one."""
     return {"budget_s": args.budget, "scale": args.scale, "workers": args.workers, "strategy": args.strategy,
-            "seed": args.seed, "symmetric": args.symmetric, "meta": args.meta}
+            "seed": args.seed, "symmetric": args.symmetric,
+            "meta": "adapt+join" if args.meta else False}  # tables of the adapt-only --meta do not resume
 
 
 def _earlier_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict[str, Any]]:
