@@ -15,7 +15,15 @@
    played, so what is left is a smaller product embedded in the target; per block
    shape, how many games the agent finishes below the naive rank (a block scheme
    below the block's naive rank), trained against untrained.
-4. **The compute trade-off** (``--curve CKPT``, repeatable: checkpoints taken at several
+4. **Transfer** (``--transfer``): what keeps the network's <2,2,2> from carrying into
+   <2,2,3>. The same network plays <2,2,2> on its own board; the 2×2×2 corner block
+   of <2,2,3> (the four naive products with k = 3 played first), with the tensor in the
+   row-major layout and in a nested one (a permutation basis that puts the block's
+   entries where <2,2,2>'s sit on the board); and <2,2,2> zero-padded to <2,2,3>'s
+   factor lengths (4, 6, 6), with no prefix. Each row counts the games that reach 7
+   (block: 4 + 7 = 11). Then the only differences from the first row are, in turn,
+   the layout, the prefix (its history and step) and the legal factor lengths.
+5. **The compute trade-off** (``--curve CKPT``, repeatable: checkpoints taken at several
    training times, each labelled with its training time): per target of
    ``--curve-targets`` and simulations per move (``--curve-sims``, e.g. 4..256), the
    share of ``--curve-episodes`` games that reach AlphaTensor's rank (the success
@@ -50,10 +58,11 @@ import numpy as np
 
 import tensorgame as tg
 from tensorgame.game import TensorGame
+from tensorgame.game.basis import Basis
 from tensorgame.network import NetworkEvaluator, load_checkpoint
 from tensorgame.search.mcts import play_episode, play_games
 from tensorgame.tensors.target_names import parse_target
-from tensorgame.tensors.targets import known_ranks
+from tensorgame.tensors.targets import known_ranks, tensor_target
 from tensorgame.training.agent import (
     Agent,
     discover,
@@ -137,6 +146,54 @@ def block_games(agent: Agent, target: tg.Target, ring: str, args: argparse.Names
         row["games"] += 1
         row["solved"] += r.scheme is not None
         row["below_naive"] += r.scheme is not None and r.scheme.rank < target.naive_rank
+    return out
+
+
+def _nested(rows: int, cols: int) -> np.ndarray:
+    """Permutation matrix of vec of a rows×cols matrix that lists its 2×2 corner first
+    (row-major, as <2,2,2>'s own vec), then the other entries row-major."""
+    order = [(i, j) for i in range(min(rows, 2)) for j in range(min(cols, 2))]
+    order += [(i, j) for i in range(rows) for j in range(cols) if (i, j) not in order]
+    perm = np.zeros((rows * cols, rows * cols), dtype=np.int64)
+    for new, (i, j) in enumerate(order):
+        perm[new, i * cols + j] = 1
+    return perm
+
+
+def _corner_prefix(side: int, basis: Basis | None) -> np.ndarray:
+    """The four naive moves of <2,2,3> outside its 2×2×2 corner box (k = 3), (4, 3, S)."""
+    moves = np.zeros((4, 3, side), dtype=np.int8)
+    for g, (i, j) in enumerate((i, j) for i in range(2) for j in range(2)):
+        u, v, w = np.eye(4, dtype=np.int64)[[i * 2 + j]], np.eye(6, dtype=np.int64)[[j * 3 + 2]], \
+            np.eye(6, dtype=np.int64)[[i * 3 + 2]]
+        if basis is not None:
+            u, v, w = basis.factors_from_canonical(u, v, w)
+        moves[g, 0, :4], moves[g, 1, :6], moves[g, 2, :6] = u[0], v[0], w[0]
+    return moves
+
+
+def transfer(agent: Agent, ring: str, args: argparse.Namespace) -> dict:
+    """The four games of the module doc's point 4: per game, finished and at 7 (+4)."""
+    env = TensorGame(agent.game)
+    side = agent.game.max_side
+    big = tg.matmul_target(2, 2, 3)
+    nested = Basis.from_matrices(_nested(2, 2), _nested(2, 3), _nested(2, 3))
+    padded = np.zeros((4, 6, 6), dtype=np.int64)
+    padded[:, :4, :4] = tg.matmul_target(2, 2, 2).tensor
+    games = {"<2,2,2> itself": (tg.matmul_target(2, 2, 2), None, None),
+             "corner block, row-major": (big, None, _corner_prefix(side, None)),
+             "corner block, nested layout": (big, nested, _corner_prefix(side, nested)),
+             "<2,2,2> padded to 4x6x6": (tensor_target(padded), None, None)}
+    config = search_config(agent, simulations=args.simulations, samples=args.samples)
+    out = {}
+    for name, (target, basis, prefix) in games.items():
+        n = args.episodes
+        results = play_episode(env, [target] * n, ring, [basis] * n, evaluator=NetworkEvaluator(
+            agent.model, seed=args.seed, temperature=config.sampling_temperature), config=config,
+            rng=np.random.default_rng(args.seed), prefixes=[prefix] * n)
+        goal = 7 + (0 if prefix is None else len(prefix))
+        out[name] = {"games": n, "finished": sum(r.scheme is not None for r in results),
+                     "at_7": sum(r.scheme is not None and r.scheme.rank == goal for r in results)}
     return out
 
 
@@ -233,6 +290,8 @@ def main() -> None:
     ap.add_argument("--endgames", action="store_true", help="also start from partly played Strassen")
     ap.add_argument("--block-games", action="store_true",
                     help="also play the block curriculum's games (the first target, each ring)")
+    ap.add_argument("--transfer", action="store_true",
+                    help="also play <2,2,2> inside <2,2,3> four ways (see the module doc)")
     ap.add_argument("--curve", action="append", default=[],
                     help="checkpoint for the success-vs-simulations figure (repeat: several training times)")
     ap.add_argument("--curve-targets", default="3,3,3")
@@ -280,6 +339,15 @@ def main() -> None:
                     print(f"endgames over {ring}, {name:9s}: rank 7 from k Strassen terms played: "
                           + ", ".join(f"k={k}: {v['rank7']}/{v['episodes']}" for k, v in row.items()),
                           flush=True)
+        if args.transfer:
+            doc["transfer"] = {}
+            for ring in args.rings.split(","):
+                for name, agent in (("trained", trained), ("untrained", untrained)):
+                    row = transfer(agent, ring, args)
+                    doc["transfer"].setdefault(ring, {})[name] = row
+                    print(f"transfer over {ring}, {name:9s}: " + "; ".join(
+                        f"{game}: {v['at_7']}/{v['games']} at 7 ({v['finished']} finished)"
+                        for game, v in row.items()), flush=True)
     if args.curve:
         rows = [row for path in args.curve for row in curve(path, args)]
         doc["curve"] = rows
