@@ -129,10 +129,7 @@ def _start(shape: Shape, ring: str, args: argparse.Namespace) -> tuple[Scheme, s
     target = tg.matmul_target(*shape)
     if not args.meta or _symmetric(shape, args):
         return tg.naive_scheme(target), "naive"
-    big = sorted(shape)
-    sources = [scheme for kept, scheme in _kept_schemes(args, ring).items()
-               if sorted(kept) != big and all(a <= b for a, b in zip(sorted(kept), big))]
-    start, how = assemble(sources, shape)
+    start, how = assemble(list(_kept_schemes(args, ring).values()), shape)
     return start, how if how == "naive" else f"{how} -> {start.rank}"
 
 

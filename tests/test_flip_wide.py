@@ -165,6 +165,20 @@ def test_meta_starts_for_wide_formats(tmp_path, strassen):
             assert walker.best_rank <= start.rank and walker.best_scheme().verify().ok
 
 
+def test_a_bare_meta_start_assembles_the_catalogue(tmp_path, strassen):
+    """``--start meta``: the lowest-rank meta move of the catalogue's smaller formats,
+    in the ring asked for; the naive scheme when the catalogue has none."""
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        empty, _ = resolve_start("meta", tg.matmul_target(2, 2, 4), catalog, "Z2")
+        catalog.add(strassen, method="test")
+        joined, _ = resolve_start("meta", tg.matmul_target(2, 2, 4), catalog, "Z2")
+        # <2,2,2> itself is not a meta move of a smaller format: its start stays naive
+        same, _ = resolve_start("meta", tg.matmul_target(2, 2, 2), catalog, "Z")
+    assert empty.rank == 16
+    assert joined.rank == 14 and str(joined.ring) == "Z2" and joined.verify().ok
+    assert same.rank == 8
+
+
 def test_a_wide_run_resumes(tmp_path):
     """A run of <2,2,33> from a lowered scheme (in-process sprint only) checkpoints its
     wide masks; the resumed run starts from them, verified."""

@@ -87,8 +87,10 @@ def test_join_to_and_assemble_find_the_direct_sum(strassen):
     assert how == "<2,4,2> 14 + <2,4,2> 14"
     # no source: the naive scheme; a lower source wins over every join
     assert assemble([], (2, 3, 2))[0].rank == 12
-    best, how = assemble([strassen.with_ring("Z2")], (2, 2, 2))
-    assert best.rank == 7 and str(best.ring) == "Z2" and how == "<2,2,2> 7 adapted"
+    best, how = assemble([strassen.with_ring("Z2")], (2, 2, 3))
+    assert best.rank == 11 and str(best.ring) == "Z2" and how == "<2,2,2> 7 adapted" and best.verify().ok
+    # only smaller formats are sources: not the format itself, not a larger one
+    assert assemble([strassen, extend(strassen, 0)], (2, 2, 2))[1] == "naive"
 
 
 def test_meta_refusals(strassen):

@@ -190,17 +190,19 @@ def _name(scheme: Scheme) -> str:
 
 
 def assemble(sources: list[Scheme], dims: tuple[int, int, int]) -> tuple[Scheme, str]:
-    """The lowest-rank scheme for <dims> that meta moves make of ``sources`` (schemes
-    of one ring), and how it was made: the naive scheme, each source adapted, or the
-    direct sum of two blocks <dims> splits into, each block the best of its naive
-    scheme and the sources no larger than it (sides compared sorted); ties go to the
-    earlier of these."""
+    """The lowest-rank scheme for <dims> that meta moves make of the ``sources``
+    (schemes of one ring) of smaller formats (every sorted side at most <dims>'s, the
+    format itself left out), and how it was made: the naive scheme, each source
+    extended, or the direct sum of two blocks <dims> splits into, each block the best
+    of its naive scheme and the sources no larger than it; ties go to the earlier."""
     dims = tuple(int(d) for d in dims)  # type: ignore[assignment]
-    ring = sources[0].ring if sources else "Z"
-    naive = naive_scheme(matmul_target(*dims), ring)
 
     def fits(scheme: Scheme, shape: tuple[int, ...]) -> bool:
         return all(x <= y for x, y in zip(sorted(_dims(scheme)), sorted(shape)))
+
+    sources = [s for s in sources if fits(s, dims) and sorted(_dims(s)) != sorted(dims)]
+    ring = sources[0].ring if sources else "Z"
+    naive = naive_scheme(matmul_target(*dims), ring)
 
     best_block: dict[tuple[int, ...], Scheme] = {}
 

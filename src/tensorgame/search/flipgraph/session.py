@@ -30,12 +30,13 @@ from tensorgame.search.flipgraph.drivers import (
 )
 from tensorgame.search.flipgraph.drivers.checkpoint import STATE_FILE, load_state
 from tensorgame.search.flipgraph.packing import check_lengths, search_ring, words
-from tensorgame.tensors.meta import adapt, join_to, product
+from tensorgame.tensors.meta import adapt, assemble, join_to, product
 from tensorgame.tensors.rings import Ring, parse_ring
 from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target, matmul_target
 
-START_SYNTAX = ("naive, best, FILE, catalog:ID, agent[:CHECKPOINT] or meta:BLOCK[+BLOCK] "
+START_SYNTAX = ("naive, best, FILE, catalog:ID, agent[:CHECKPOINT], meta (the lowest-rank meta move of the "
+                "catalogue's schemes of smaller formats) or meta:BLOCK[+BLOCK] "
                 "(BLOCK: SOURCE[*SOURCE], a product; SOURCE: N,M,P | catalog:ID | FILE)")
 #: Folder of flip runs beside the catalogue; each target/ring/mode has a subfolder,
 #: each run its own ``run-<k>`` below it.
@@ -75,6 +76,14 @@ def _catalog_scheme(catalog: Catalog, spec: str) -> Scheme:
 def _best_or_naive(catalog: Catalog, target: Target, ring: str) -> Scheme:
     entry = catalog.best(target, ring)
     return entry.scheme if entry is not None and entry.scheme.denominators is None else naive_scheme(target)
+
+
+def _assembled(catalog: Catalog, target: Target, ring: str) -> Scheme:
+    """``meta``: :func:`~tensorgame.tensors.meta.assemble` over the catalogue's best
+    scheme (valid in ``ring``, verified) of every matmul format."""
+    sources = [entry.scheme.with_ring(ring) for entry in catalog.best_per_target(ring)
+               if entry.target.is_matmul and entry.scheme.denominators is None]
+    return assemble(sources, target.params)[0]
 
 
 def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
@@ -120,9 +129,11 @@ def resolve_start(spec: str | None, target: Target, catalog: Catalog, ring: str,
         return Start(_best_or_naive(catalog, target, ring))
     if spec == "agent" or spec.startswith("agent:"):
         return _agent_start(spec, target, search or ring)
-    if spec.startswith("meta:"):
+    if spec == "meta" or spec.startswith("meta:"):
         if not target.is_matmul:
-            raise TargetError("meta: starts need a matrix multiplication target")
+            raise TargetError("meta starts need a matrix multiplication target")
+        if spec == "meta":
+            return Start(_assembled(catalog, target, ring))
         blocks = spec[5:].split("+")
         parts = [[_source_scheme(s.strip(), catalog, ring) for s in block.split("*")] for block in blocks]
         if len(blocks) > 2 or any(len(factors) > 2 for factors in parts):
