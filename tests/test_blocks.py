@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tensorgame.game.blocks import box_shape, box_support, in_box, random_box, term_triples
+from tensorgame.game.blocks import box_shape, box_support, embed_block, in_box, random_box, term_triples
 from tensorgame.game.errors import GameError
 from tensorgame.game.synthetic import SyntheticConfig, SyntheticGenerator
 from tensorgame.tensors.scheme import naive_scheme
@@ -77,3 +77,19 @@ def test_block_demonstrations_are_exact_and_live_on_a_block(cyclic):
     assert max(int(np.count_nonzero(np.abs(t).sum(axis=(0, 1)))) for t in plain.tensors) == 9
     with pytest.raises(GameError, match="block_fraction"):
         SyntheticConfig(targets=(target,), block_fraction=2.0)
+
+
+@pytest.mark.parametrize("dims, ring", [((2, 2, 3), "Z"), ((3, 3, 3), "Z2"), ((2, 3, 4), "Z"), ((4, 4, 4), "Z")])
+def test_a_block_scheme_embeds_into_a_target_scheme(strassen, dims, ring):
+    """A scheme of the box's own format, moved to the box's rows and columns with the
+    naive terms outside it, is a scheme for the target: Strassen in a 2×2×2 box saves
+    one product."""
+    target = matmul_target(*dims)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        box = random_box(target, False, rng)
+        shape = box_shape(box)
+        block = strassen if shape == (2, 2, 2) else naive_scheme(matmul_target(*shape))
+        embedded = embed_block(block.with_ring(ring), target, box)
+        assert embedded.target.key == target.key and embedded.verify().ok
+        assert embedded.rank == target.naive_rank - (1 if shape == (2, 2, 2) else 0)

@@ -62,13 +62,14 @@ def test_a_game_with_a_prefix_records_only_the_searched_moves():
     assert plain.total_return == int(plain.rewards.sum())
 
 
-def _worker(share: float, canonical: float, blocks: float = 0.0) -> SelfPlayWorker:
+def _worker(share: float, canonical: float, blocks: float = 0.0, own_board: bool = False,
+            target: str = "3,3,3") -> SelfPlayWorker:
     cfg = config_from_dict({
-        "game": {"targets": ["3,3,3"], "rings": ["Z2"], "cyclic": True, "coefficients": [0, 1]},
+        "game": {"targets": [target], "rings": ["Z2"], "cyclic": True, "coefficients": [0, 1]},
         "network": {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1},
         "mcts": {"num_simulations": 2, "num_samples": 2},
         "actors": {"games_per_batch": 4, "naive_prefix_fraction": share, "canonical_fraction": canonical,
-                   "prefix_block_fraction": blocks},
+                   "prefix_block_fraction": blocks, "block_own_board": own_board},
     })
     worker = SelfPlayWorker(ActorSpec(cfg.to_dict(), "prefix-test", None), 0)
     worker.set_weights(worker.model.state_dict(), 0)
@@ -135,3 +136,32 @@ def test_a_block_prefix_leaves_a_smaller_product_embedded_in_the_target(dims, cy
         env.advance(state, [0], [rest])
         assert state.solved[0] and int(state.returns[0]) == -target.naive_rank
     assert len(boxes) >= 3 and len(shapes) >= shapes_seen
+
+
+def test_a_block_on_its_own_board_is_played_as_its_format_and_embedded(monkeypatch):
+    """With ``block_own_board`` a block prefix's game is the block's own format (no
+    prefix played); a finished block comes back as a scheme for the target, the
+    naive moves around the box added, verified and labelled. The search is replaced
+    by one that answers each game with its naive scheme (a real, verified solution
+    of the game it was given)."""
+    import types
+
+    import tensorgame.search.mcts as mcts
+    from tensorgame.tensors.scheme import naive_scheme
+
+    given = []
+
+    def solve_naively(env, targets, rings, bases, **kwargs):
+        given.append((list(targets), kwargs["prefixes"]))
+        return [types.SimpleNamespace(scheme=naive_scheme(t, r), num_moves=0, total_return=0)
+                for t, r in zip(targets, rings)]
+
+    monkeypatch.setattr(mcts, "play_episode", solve_naively)
+    out = _worker(1.0, 1.0, 1.0, own_board=True, target="4,4,4").play(seed=2)
+    [(targets, prefixes)] = given
+    assert all(t.params in ((2, 2, 2), (3, 3, 3)) for t in targets) and prefixes == [None] * 4
+    assert len(out.found) == 4
+    for found in out.found:
+        source = json.loads(found.source)
+        assert source["block_own_board"] and source["block"] in ("2x2x2", "3x3x3")
+        assert found.scheme.target.params == (4, 4, 4) and found.scheme.verify().ok and found.scheme.rank == 64

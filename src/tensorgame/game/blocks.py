@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.scheme import Scheme, naive_scheme
 from tensorgame.tensors.targets import Target
 
 Box = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -76,3 +76,21 @@ def box_support(naive: Scheme, box: Box) -> tuple[np.ndarray, np.ndarray, np.nda
     inside = in_box(term_triples(naive.target, naive.u, naive.v), box)
     return tuple(np.any(np.asarray(x)[inside] != 0, axis=0)  # type: ignore[return-value]
                  for x in (naive.u, naive.v, naive.w))
+
+
+def embed_block(block: Scheme, target: Target, box: Box) -> Scheme:
+    """A scheme for the target from a scheme of the product the box embeds (played on
+    its own board, its own sides): each term's entries moved to the box's rows and
+    columns, plus the target's naive terms outside the box. Exact when ``block`` is
+    (the caller verifies it all the same)."""
+    n, m, p = (int(d) for d in target.params)
+    rows = [(box[0], box[1], n, m), (box[1], box[2], m, p), (box[0], box[2], n, p)]
+    factors = []
+    for x, (ri, ci, height, width) in zip(block.terms_matrices(), rows):
+        big = np.zeros((block.rank, height, width), dtype=np.int64)
+        big[:, np.asarray(ri)[:, None], np.asarray(ci)[None, :]] = x
+        factors.append(big.reshape(block.rank, -1))
+    naive = naive_scheme(target, block.ring)
+    outside = ~in_box(term_triples(target, naive.u, naive.v), box)
+    return Scheme(target, block.ring, *(np.concatenate([f, np.asarray(x)[outside]])
+                                        for f, x in zip(factors, (naive.u, naive.v, naive.w))))

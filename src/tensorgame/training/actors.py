@@ -52,7 +52,9 @@ from typing import Any
 import numpy as np
 
 from tensorgame.game import BasisPool, TensorGame
+from tensorgame.game.blocks import embed_block
 from tensorgame.tensors.scheme import Scheme
+from tensorgame.tensors.targets import matmul_target
 from tensorgame.training.agent import METHOD, worth_storing
 from tensorgame.training.config import (
     TrainConfig,
@@ -224,12 +226,15 @@ class SelfPlayWorker:
             basis_ids.append(idx)
             bases.append(None if idx == 0 else pool[idx])
         prefixes = self.prefixes.draw(targets, basis_ids, rng)
+        own_board = [cfg.actors.block_own_board and p is not None and p.box is not None for p in prefixes]
+        played = [matmul_target(*p.block) if own else t for t, p, own in zip(targets, prefixes, own_board)]
         evaluator = NetworkEvaluator(self.model, temperature=self.mcts.sampling_temperature,
                                      seed=int(seed))
         start = time.perf_counter()
-        results = play_episode(self.env, targets, rings, bases, evaluator=evaluator,
+        results = play_episode(self.env, played, rings, bases, evaluator=evaluator,
                                config=self.mcts, rng=rng,
-                               prefixes=[None if p is None else p.moves for p in prefixes])
+                               prefixes=[None if p is None or own else p.moves
+                                         for p, own in zip(prefixes, own_board)])
         seconds = time.perf_counter() - start
         found: list[Found] = []
         final, timings = self._runtime_terms(results)
@@ -249,8 +254,14 @@ class SelfPlayWorker:
                     prov["block"] = prefix.block_name  # the sub-format left to play
             if self.cfg.learner.expert_flip_s > 0:
                 prov["expert"] = "flip"  # a hybrid find: the network imitated flip-graph schemes
+            scheme = r.scheme
+            if own_board[g]:
+                prov["block_own_board"] = True  # the block played as its own format, then embedded
+                scheme = embed_block(scheme, self.targets[ti], prefix.box)
+                if not scheme.verify().ok:
+                    raise AssertionError(f"embedding a {prefix.block_name} block broke exactness")
             source = json.dumps(prov, separators=(",", ":"))
-            found.append(self._store(Found(r.scheme, ti, int(seed), source, seconds)))
+            found.append(self._store(Found(scheme, ti, int(seed), source, seconds)))
         positions = None
         if any(r.num_moves for r in results):
             positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src], final)

@@ -153,7 +153,12 @@ class ActorsConfig:
     agent has finds of its own to imitate; from scratch (the naive scheme is the
     definition), 0 (off) by default. ``prefix_block_fraction``: share of those prefixes
     that are every naive move outside a random sub-box of the index ranges, leaving a
-    smaller format embedded in the target (:mod:`tensorgame.training.curriculum`)."""
+    smaller format embedded in the target (:mod:`tensorgame.training.curriculum`).
+    ``block_own_board``: play such a block as a game of its own format, on its own
+    sides, instead of inside the target's tensor, and embed a finished block's scheme
+    with the naive moves around it (``game.blocks.embed_block``): the network plays a
+    small product the same way wherever it sits (inside <2,2,3> it played the
+    embedded <2,2,2> naively while solving <2,2,2> itself; docs/agent.md)."""
 
     num_actors: int = 0
     games_per_batch: int = 16
@@ -167,6 +172,7 @@ class ActorsConfig:
     runtime_dtype: str = "float32"
     naive_prefix_fraction: float = 0.0
     prefix_block_fraction: float = 0.0
+    block_own_board: bool = False
 
 
 @dataclass(frozen=True)

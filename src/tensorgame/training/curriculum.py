@@ -23,16 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from tensorgame.game.blocks import box_shape, in_box, random_box, term_triples
+from tensorgame.game.blocks import Box, box_shape, in_box, random_box, term_triples
 
 
 @dataclass(frozen=True)
 class Prefix:
     """Moves a game starts with, (k, 3, S) int8, and the block left to play (its
-    sides, as a format) when the prefix is a block prefix."""
+    sides, as a format, and its box) when the prefix is a block prefix."""
 
     moves: np.ndarray
     block: tuple[int, int, int] | None = None
+    box: Box | None = None
 
     @property
     def block_name(self) -> str | None:
@@ -69,7 +70,7 @@ class NaivePrefixes:
                 box = random_box(t, self.env.config.plays_cyclic(t), rng)
             if box is not None:
                 outside = np.flatnonzero(~in_box(triples, box))
-                out[g] = Prefix(naive[rng.permutation(outside)], box_shape(box))
+                out[g] = Prefix(naive[rng.permutation(outside)], box_shape(box), box)
             else:
                 out[g] = Prefix(naive[rng.permutation(len(naive))[: int(rng.integers(1, len(naive)))]])
         return out
