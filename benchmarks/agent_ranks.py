@@ -59,6 +59,7 @@ import numpy as np
 import tensorgame as tg
 from tensorgame.game import TensorGame
 from tensorgame.game.basis import Basis
+from tensorgame.game.blocks import term_triples
 from tensorgame.network import NetworkEvaluator, load_checkpoint
 from tensorgame.search.mcts import play_episode, play_games
 from tensorgame.tensors.target_names import parse_target
@@ -160,29 +161,29 @@ def _nested(rows: int, cols: int) -> np.ndarray:
     return perm
 
 
-def _corner_prefix(side: int, basis: Basis | None) -> np.ndarray:
-    """The four naive moves of <2,2,3> outside its 2×2×2 corner box (k = 3), (4, 3, S)."""
-    moves = np.zeros((4, 3, side), dtype=np.int8)
-    for g, (i, j) in enumerate((i, j) for i in range(2) for j in range(2)):
-        u, v, w = np.eye(4, dtype=np.int64)[[i * 2 + j]], np.eye(6, dtype=np.int64)[[j * 3 + 2]], \
-            np.eye(6, dtype=np.int64)[[i * 3 + 2]]
-        if basis is not None:
-            u, v, w = basis.factors_from_canonical(u, v, w)
-        moves[g, 0, :4], moves[g, 1, :6], moves[g, 2, :6] = u[0], v[0], w[0]
+def _corner_prefix(env: TensorGame, basis: Basis | None) -> np.ndarray:
+    """The naive moves of <2,2,3> outside its 2×2×2 corner box (k = 3), (4, 3, S),
+    mapped into ``basis`` when one is given."""
+    big = tg.matmul_target(2, 2, 3)
+    naive = env.naive_moves(big)
+    moves = naive[term_triples(big, naive[:, 0], naive[:, 1])[:, 2] == 2].copy()
+    if basis is not None:
+        mapped = basis.factors_from_canonical(*(moves[:, f, :d] for f, d in enumerate(big.dims)))
+        for f, d in enumerate(big.dims):
+            moves[:, f, :d] = mapped[f]
     return moves
 
 
 def transfer(agent: Agent, ring: str, args: argparse.Namespace) -> dict:
     """The four games of the module doc's point 4: per game, finished and at 7 (+4)."""
     env = TensorGame(agent.game)
-    side = agent.game.max_side
     big = tg.matmul_target(2, 2, 3)
     nested = Basis.from_matrices(_nested(2, 2), _nested(2, 3), _nested(2, 3))
     padded = np.zeros((4, 6, 6), dtype=np.int64)
     padded[:, :4, :4] = tg.matmul_target(2, 2, 2).tensor
     games = {"<2,2,2> itself": (tg.matmul_target(2, 2, 2), None, None),
-             "corner block, row-major": (big, None, _corner_prefix(side, None)),
-             "corner block, nested layout": (big, nested, _corner_prefix(side, nested)),
+             "corner block, row-major": (big, None, _corner_prefix(env, None)),
+             "corner block, nested layout": (big, nested, _corner_prefix(env, nested)),
              "<2,2,2> padded to 4x6x6": (tensor_target(padded), None, None)}
     config = search_config(agent, simulations=args.simulations, samples=args.samples)
     out = {}

@@ -28,12 +28,16 @@ from tensorgame.game.blocks import Box, box_shape, in_box, random_box, term_trip
 
 @dataclass(frozen=True)
 class Prefix:
-    """Moves a game starts with, (k, 3, S) int8, and the block left to play (its
-    sides, as a format, and its box) when the prefix is a block prefix."""
+    """Moves a game starts with, (k, 3, S) int8, and the box left to play when the
+    prefix is a block prefix."""
 
     moves: np.ndarray
-    block: tuple[int, int, int] | None = None
     box: Box | None = None
+
+    @property
+    def block(self) -> tuple[int, int, int] | None:
+        """The block left to play, as a format (None for a random prefix)."""
+        return None if self.box is None else box_shape(self.box)
 
     @property
     def block_name(self) -> str | None:
@@ -70,7 +74,7 @@ class NaivePrefixes:
                 box = random_box(t, self.env.config.plays_cyclic(t), rng)
             if box is not None:
                 outside = np.flatnonzero(~in_box(triples, box))
-                out[g] = Prefix(naive[rng.permutation(outside)], box_shape(box), box)
+                out[g] = Prefix(naive[rng.permutation(outside)], box)
             else:
                 out[g] = Prefix(naive[rng.permutation(len(naive))[: int(rng.integers(1, len(naive)))]])
         return out
