@@ -1,5 +1,6 @@
-"""Bit-packed GF(2) lifting: the solver against a dense reference, lifts of larger
-formats, small coefficients, and the reasons a scheme does not lift."""
+"""Bit-packed GF(2) and bit-sliced GF(3) lifting: the solvers against a dense
+reference, lifts of larger formats, small coefficients, and the reasons a scheme does
+not lift."""
 
 import numpy as np
 import pytest
@@ -30,32 +31,33 @@ def systems(draw):
     dims = [draw(st.integers(1, 5)) for _ in range(3)]  # up to 125 rows: several words
     rank = draw(st.integers(1, 8))
     seed = draw(st.integers(0, 2**32 - 1))
-    return dims, rank, seed
+    p = draw(st.sampled_from([2, 3]))
+    return dims, rank, seed, p
 
 
-@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@settings(max_examples=120, deadline=None, derandomize=True, database=None)
 @given(systems())
 def test_bitpacked_echelon_agrees_with_dense(system):
-    (ni, nj, nk), rank, seed = system
+    (ni, nj, nk), rank, seed, p = system
     rng = np.random.default_rng(seed)
-    u, v, w = (rng.integers(0, 2, size=(rank, n)).astype(np.int64) for n in (ni, nj, nk))
-    jac = _dense_jacobian(u, v, w, 2)
+    u, v, w = (rng.integers(0, p, size=(rank, n)).astype(np.int64) for n in (ni, nj, nk))
+    jac = _dense_jacobian(u, v, w, p)
     order = rng.permutation(jac.shape[1]).astype(np.int64)
-    packed = echelon.Echelon(u, v, w, 2, order)
-    dense = echelon._echelon_gfp(u, v, w, order, 2)
+    packed = echelon.Echelon(u, v, w, p, order)
+    dense = echelon._echelon_gfp(u, v, w, order, p)
     assert np.array_equal(packed.pivot_cols, dense[3])
     for _ in range(3):
-        x0 = rng.integers(0, 2, size=jac.shape[1])
-        rhs = jac @ x0 % 2
+        x0 = rng.integers(0, p, size=jac.shape[1])
+        rhs = jac @ x0 % p
         x = packed.solve(rhs)
-        x_dense, ok = echelon._solve_gfp(*dense[:3], rhs.copy(), 2)
+        x_dense, ok = echelon._solve_gfp(*dense[:3], rhs.copy(), p)
         assert ok and x is not None and np.array_equal(x, x_dense)
-        assert np.array_equal(jac @ x % 2, rhs)
+        assert np.array_equal(jac @ x % p, rhs)
         free = np.setdiff1d(np.arange(jac.shape[1]), packed.pivot_cols)
         assert not np.any(x[free])
         noise = rhs.copy()
-        noise[rng.integers(rhs.size)] ^= 1
-        consistent = echelon._solve_gfp(*dense[:3], noise.copy(), 2)[1]
+        noise[rng.integers(rhs.size)] += 1
+        consistent = echelon._solve_gfp(*dense[:3], noise % p, p)[1]
         assert (packed.solve(noise) is not None) == consistent
 
 
@@ -78,7 +80,7 @@ def _rank_gf2(m):
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
 @given(systems())
 def test_pivots_are_a_basis_of_the_columns(system):
-    (ni, nj, nk), rank, seed = system
+    (ni, nj, nk), rank, seed, _ = system  # over GF(2); GF(3) pivots match the dense solver above
     rng = np.random.default_rng(seed)
     u, v, w = (rng.integers(0, 2, size=(rank, n)).astype(np.int64) for n in (ni, nj, nk))
     jac = _dense_jacobian(u, v, w, 2)
@@ -121,13 +123,14 @@ def test_first_step_inconsistency_is_a_proof(alphatensor_dir):
 
 
 def test_dense_path_refuses_past_the_memory_bound(monkeypatch, run, tmp_path):
-    scheme = tg.naive_scheme(tg.matmul_target(2, 2, 3)).with_ring("Z3")
-    need = lifting.solver_bytes(scheme.rank, scheme.target.dims, 3)
+    scheme = tg.naive_scheme(tg.matmul_target(2, 2, 3)).with_ring("Z5")
+    need = lifting.solver_bytes(scheme.rank, scheme.target.dims, 5)
     monkeypatch.setattr(echelon, "MAX_SOLVER_BYTES", need - 1)
     with pytest.raises(tg.TensorGameError, match="GiB"):
         hensel_lift(scheme)
-    write_scheme(scheme, tmp_path / "z3.json")
-    assert_user_error(run("lift", tmp_path / "z3.json", "--no-store"))
-    # mod 2 the same format is bit-packed, 64 times smaller, and lifts
-    assert lifting.solver_bytes(scheme.rank, scheme.target.dims, 2) < need // 16
-    assert hensel_lift(scheme.with_ring("Z2")).ok
+    write_scheme(scheme, tmp_path / "z5.json")
+    assert_user_error(run("lift", tmp_path / "z5.json", "--no-store"))
+    # mod 2 and mod 3 the same format is bit-packed, 32 times smaller or more, and lifts
+    for p in (2, 3):
+        assert lifting.solver_bytes(scheme.rank, scheme.target.dims, p) < need // 16
+        assert hensel_lift(scheme.with_ring(f"Z{p}")).ok

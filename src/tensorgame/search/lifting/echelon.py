@@ -7,7 +7,10 @@ it becomes a free variable (its correction is always 0). Solving J·x = b reduce
 the same way, x = Σ f_i·T_i; a non-zero remainder means J·x = b has no solution at
 all. Over GF(2) E and T are bit-packed (uint64 words, reduction by word-wide XORs),
 so a <5,5,5> Jacobian of rank 117 (15,625 × 8,775) needs 27 MB instead of 1.1 GB
-dense; other primes hold E and T as int64 rows, refused past :data:`MAX_SOLVER_BYTES`.
+dense. Over GF(3) they are bit-sliced: two planes of words, the coordinates equal to
+1 and those equal to 2, added with a few word-wide logic operations (a <4,5,5> mod-3
+Jacobian of rank 78 took 80 s as int64 rows). Other primes hold E and T as int64 rows,
+refused past :data:`MAX_SOLVER_BYTES`.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ def solver_bytes(rank: int, dims: tuple[int, int, int], p: int) -> int:
     """Bytes of the echelon form's E and T (worst case: every column a pivot)."""
     rows, cols = jacobian_shape(rank, dims)
     pivots = min(rows, cols)
-    if p == 2:
-        return pivots * ((rows + 63) // 64 + (cols + 63) // 64) * 8
+    if p in (2, 3):
+        return pivots * ((rows + 63) // 64 + (cols + 63) // 64) * 8 * (p - 1)
     return pivots * (rows + cols) * 8
 
 
@@ -111,6 +114,125 @@ def _solve_gf2(e, t, prow, rhs):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _add_gf3(xp, xn, yp, yn, k):  # pragma: no cover - compiled
+    """Word k of x + y over GF(3), x and y bit-sliced (p: coordinates equal to 1, n: to
+    2); x is overwritten. Pass (yn, yp) for x - y."""
+    a, b, c, d = xp[k], xn[k], yp[k], yn[k]
+    if c | d:
+        xz, yz = ~(a | b), ~(c | d)
+        xp[k] = (a & yz) | (c & xz) | (b & d)
+        xn[k] = (b & yz) | (d & xz) | (a & c)
+
+
+@njit(cache=True)
+def _echelon_gf3(u, v, w, order):  # pragma: no cover - compiled
+    rank, ni = u.shape
+    nj, nk = v.shape[1], w.shape[1]
+    rows, cols = ni * nj * nk, rank * (ni + nj + nk)
+    wr, wc = (rows + 63) >> 6, (cols + 63) >> 6
+    cap = min(rows, cols)
+    ep = np.zeros((cap, wr), dtype=np.uint64)
+    en = np.zeros((cap, wr), dtype=np.uint64)
+    tp = np.zeros((cap, wc), dtype=np.uint64)
+    tn = np.zeros((cap, wc), dtype=np.uint64)
+    prow = np.empty(cap, dtype=np.int64)
+    pcol = np.empty(cap, dtype=np.int64)
+    vp = np.zeros(wr, dtype=np.uint64)
+    vn = np.zeros(wr, dtype=np.uint64)
+    sp = np.zeros(wc, dtype=np.uint64)
+    sn = np.zeros(wc, dtype=np.uint64)
+    ent_rows = np.empty(max(nj * nk, ni * nk, ni * nj), dtype=np.int64)
+    ent_vals = np.empty_like(ent_rows)
+    one = np.uint64(1)
+    n = 0
+    for j in order:
+        if n == cap:
+            break
+        vp[:] = 0
+        vn[:] = 0
+        sp[:] = 0
+        sn[:] = 0
+        for k in range(column_entries(u, v, w, j, 3, ent_rows, ent_vals)):
+            bit = one << np.uint64(ent_rows[k] & 63)
+            if ent_vals[k] == 1:
+                vp[ent_rows[k] >> 6] |= bit
+            else:
+                vn[ent_rows[k] >> 6] |= bit
+        sp[j >> 6] = one << np.uint64(j & 63)
+        for i in range(n):
+            pr = prow[i]
+            shift = np.uint64(pr & 63)
+            if (vp[pr >> 6] >> shift) & one:  # vec -= e_i (its pivot entry is 1)
+                for k in range(wr):
+                    _add_gf3(vp, vn, en[i], ep[i], k)
+                for k in range(wc):
+                    _add_gf3(sp, sn, tn[i], tp[i], k)
+            elif (vn[pr >> 6] >> shift) & one:  # vec -= 2·e_i, i.e. += e_i
+                for k in range(wr):
+                    _add_gf3(vp, vn, ep[i], en[i], k)
+                for k in range(wc):
+                    _add_gf3(sp, sn, tp[i], tn[i], k)
+        piv = -1
+        for k in range(wr):
+            word = vp[k] | vn[k]
+            if word != 0:
+                bit = 0
+                while not (word >> np.uint64(bit)) & one:
+                    bit += 1
+                piv = k * 64 + bit
+                break
+        if piv < 0:
+            continue
+        flip = (vn[piv >> 6] >> np.uint64(piv & 63)) & one  # scale by 2 = -1: pivot entry 1
+        ep[n] = vn if flip else vp
+        en[n] = vp if flip else vn
+        tp[n] = sn if flip else sp
+        tn[n] = sp if flip else sn
+        prow[n] = piv
+        pcol[n] = j
+        n += 1
+    return ep[:n], en[:n], tp[:n], tn[:n], prow[:n], pcol[:n]  # views, as for GF(2)
+
+
+@njit(cache=True)
+def _solve_gf3(ep, en, tp, tn, prow, rhs):  # pragma: no cover - compiled
+    """x (0, 1, 2 per column) with J·x = rhs mod 3, and whether one exists."""
+    wr, wc = ep.shape[1], tp.shape[1]
+    bp = np.zeros(wr, dtype=np.uint64)
+    bn = np.zeros(wr, dtype=np.uint64)
+    one = np.uint64(1)
+    for i in range(rhs.shape[0]):
+        r = rhs[i] % 3
+        if r == 1:
+            bp[i >> 6] |= one << np.uint64(i & 63)
+        elif r == 2:
+            bn[i >> 6] |= one << np.uint64(i & 63)
+    xp = np.zeros(wc, dtype=np.uint64)
+    xn = np.zeros(wc, dtype=np.uint64)
+    for i in range(prow.shape[0]):
+        pr = prow[i]
+        shift = np.uint64(pr & 63)
+        if (bp[pr >> 6] >> shift) & one:  # b -= e_i, x += t_i
+            for k in range(wr):
+                _add_gf3(bp, bn, en[i], ep[i], k)
+            for k in range(wc):
+                _add_gf3(xp, xn, tp[i], tn[i], k)
+        elif (bn[pr >> 6] >> shift) & one:  # b -= 2·e_i, x += 2·t_i
+            for k in range(wr):
+                _add_gf3(bp, bn, ep[i], en[i], k)
+            for k in range(wc):
+                _add_gf3(xp, xn, tn[i], tp[i], k)
+    consistent = True
+    for k in range(wr):
+        if bp[k] | bn[k]:
+            consistent = False
+    x = np.zeros(wc * 64, dtype=np.int64)
+    for i in range(wc * 64):
+        x[i] = ((xp[i >> 6] >> np.uint64(i & 63)) & one) + 2 * ((xn[i >> 6] >> np.uint64(i & 63)) & one)
+    return x, consistent
+
+
+@njit(cache=True)
 def _echelon_gfp(u, v, w, order, p):  # pragma: no cover - compiled
     rank, ni = u.shape
     nj, nk = v.shape[1], w.shape[1]
@@ -188,12 +310,15 @@ class Echelon:
             rows, cols = jacobian_shape(u.shape[0], dims)
             raise RingError(f"lifting this scheme mod {p} needs about {need / 2**30:,.1f} GiB for its "
                             f"{rows:,} x {cols:,} Jacobian, above the {MAX_SOLVER_BYTES / 2**30:,.0f} GiB "
-                            f"allowed{'' if p == 2 else ' (only mod 2 is bit-packed)'}")
+                            f"allowed{'' if p in (2, 3) else ' (only mod 2 and mod 3 are bit-packed)'}")
         self.p = p
         self.cols = u.shape[0] * sum(dims)
         order = np.ascontiguousarray(order, dtype=np.int64)
         if p == 2:
             self._e, self._t, self._prow, self.pivot_cols = _echelon_gf2(u, v, w, order)
+        elif p == 3:
+            ep, en, tp, tn, self._prow, self.pivot_cols = _echelon_gf3(u, v, w, order)
+            self._e, self._t = (ep, en), (tp, tn)
         else:
             self._e, self._t, self._prow, self.pivot_cols = _echelon_gfp(u, v, w, order, p)
 
@@ -207,6 +332,8 @@ class Echelon:
         rhs = np.ascontiguousarray(rhs, dtype=np.int64)
         if self.p == 2:
             x, ok = _solve_gf2(self._e, self._t, self._prow, rhs)
+        elif self.p == 3:
+            x, ok = _solve_gf3(*self._e, *self._t, self._prow, rhs)
         else:
             x, ok = _solve_gfp(self._e, self._t, self._prow, rhs.copy(), self.p)
         return x[: self.cols] if ok else None
