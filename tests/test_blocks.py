@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tensorgame.game.blocks import box_shape, box_support, embed_block, in_box, random_box, term_triples
+from tensorgame.game.blocks import (
+    box_shape,
+    box_support,
+    complement_box,
+    embed_blocks,
+    in_box,
+    random_box,
+    term_triples,
+)
 from tensorgame.game.errors import GameError
 from tensorgame.game.synthetic import SyntheticConfig, SyntheticGenerator
 from tensorgame.tensors.scheme import naive_scheme
@@ -90,6 +98,27 @@ def test_a_block_scheme_embeds_into_a_target_scheme(strassen, dims, ring):
         box = random_box(target, False, rng)
         shape = box_shape(box)
         block = strassen if shape == (2, 2, 2) else naive_scheme(matmul_target(*shape))
-        embedded = embed_block(block.with_ring(ring), target, box)
+        embedded = embed_blocks(target, [(block.with_ring(ring), box)])
         assert embedded.target.key == target.key and embedded.verify().ok
         assert embedded.rank == target.naive_rank - (1 if shape == (2, 2, 2) else 0)
+
+
+@pytest.mark.parametrize("ring", ["Z", "Z2"])
+def test_two_strassens_side_by_side_make_14_for_2_2_4(strassen, ring):
+    """<2,2,4> splits along its last side into two <2,2,2> boxes (any two columns and
+    the other two): a Strassen in each is a scheme of rank 14."""
+    target = matmul_target(2, 2, 4)
+    full = np.arange(2)
+    for cols in ([0, 1], [0, 2], [1, 3]):
+        box = (full, full, np.array(cols))
+        other = complement_box(target, box)
+        assert other is not None and sorted(other[2].tolist()) == sorted(set(range(4)) - set(cols))
+        scheme = embed_blocks(target, [(strassen.with_ring(ring), box), (strassen.with_ring(ring), other)])
+        assert scheme.rank == 14 and scheme.verify().ok
+
+
+def test_complement_is_a_box_only_when_the_box_spans_two_sides():
+    target = matmul_target(3, 3, 3)
+    assert complement_box(target, (np.arange(2), np.arange(2), np.arange(3))) is None
+    got = complement_box(target, (np.arange(3), np.array([0, 2]), np.arange(3)))
+    assert got is not None and [x.tolist() for x in got] == [[0, 1, 2], [1], [0, 1, 2]]

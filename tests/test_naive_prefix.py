@@ -165,3 +165,30 @@ def test_a_block_on_its_own_board_is_played_as_its_format_and_embedded(monkeypat
         source = json.loads(found.source)
         assert source["block_own_board"] and source["block"] in ("2x2x2", "3x3x3")
         assert found.scheme.target.params == (4, 4, 4) and found.scheme.verify().ok and found.scheme.rank == 64
+
+
+def test_a_block_beside_a_box_of_a_format_already_solved_gets_that_scheme_too(monkeypatch, strassen):
+    """Inside <2,2,4> a 2×2×2 block leaves a 2×2×2 box outside it: once the actor's
+    games have a <2,2,2> scheme below the naive rank (here the fake search answers every
+    <2,2,2> game with Strassen), that box gets it instead of the naive moves, so two
+    Strassens side by side make 14; a 2×2×3 block leaves a 2×2×1, naive."""
+    import types
+
+    import tensorgame.search.mcts as mcts
+    from tensorgame.tensors.scheme import naive_scheme
+
+    def answer(env, targets, rings, bases, **kwargs):
+        return [types.SimpleNamespace(scheme=strassen.with_ring(r) if t.params == (2, 2, 2) else naive_scheme(t, r),
+                                      num_moves=0, total_return=0) for t, r in zip(targets, rings)]
+
+    monkeypatch.setattr(mcts, "play_episode", answer)
+    worker = _worker(1.0, 1.0, 1.0, own_board=True, target="2,2,4")
+    ranks = set()
+    for seed in range(4):
+        for found in worker.play(seed=seed).found:
+            source = json.loads(found.source)
+            assert found.scheme.target.params == (2, 2, 4) and found.scheme.verify().ok
+            assert (found.scheme.rank == 14) == (source["block"] == "2x2x2")
+            assert source.get("other_block") == ("<2,2,2> 7" if source["block"] == "2x2x2" else None)
+            ranks.add(found.scheme.rank)
+    assert ranks == {14, 16}

@@ -78,19 +78,37 @@ def box_support(naive: Scheme, box: Box) -> tuple[np.ndarray, np.ndarray, np.nda
                  for x in (naive.u, naive.v, naive.w))
 
 
-def embed_block(block: Scheme, target: Target, box: Box) -> Scheme:
-    """A scheme for the target from a scheme of the product the box embeds (played on
-    its own board, its own sides): each term's entries moved to the box's rows and
-    columns, plus the target's naive terms outside the box. Exact when ``block`` is
-    (the caller verifies it all the same)."""
+def complement_box(target: Target, box: Box) -> Box | None:
+    """The naive terms outside ``box`` as a box of their own, where they form one: the
+    box spans two of the three index ranges and part of the third (<2,2,4> is two
+    <2,2,2> side by side); None otherwise."""
+    sides = tuple(int(d) for d in target.params)
+    partial = [axis for axis, (chosen, d) in enumerate(zip(box, sides)) if len(chosen) < d]
+    if len(partial) != 1:
+        return None
+    axis = partial[0]
+    rest = np.setdiff1d(np.arange(sides[axis]), box[axis])
+    return tuple(rest if a == axis else np.asarray(box[a]) for a in range(3))  # type: ignore[return-value]
+
+
+def embed_blocks(target: Target, blocks: list[tuple[Scheme, Box]]) -> Scheme:
+    """A scheme for the target from schemes of the products disjoint boxes embed (each
+    played on its own board, its own sides): each term's entries moved to its box's
+    rows and columns, plus the target's naive terms outside every box. Exact when the
+    blocks are (the caller verifies it all the same)."""
     n, m, p = (int(d) for d in target.params)
-    rows = [(box[0], box[1], n, m), (box[1], box[2], m, p), (box[0], box[2], n, p)]
-    factors = []
-    for x, (ri, ci, height, width) in zip(block.terms_matrices(), rows):
-        big = np.zeros((block.rank, height, width), dtype=np.int64)
-        big[:, np.asarray(ri)[:, None], np.asarray(ci)[None, :]] = x
-        factors.append(big.reshape(block.rank, -1))
-    naive = naive_scheme(target, block.ring)
-    outside = ~in_box(term_triples(target, naive.u, naive.v), box)
-    return Scheme(target, block.ring, *(np.concatenate([f, np.asarray(x)[outside]])
-                                        for f, x in zip(factors, (naive.u, naive.v, naive.w))))
+    ring = blocks[0][0].ring
+    parts: list[list[np.ndarray]] = [[], [], []]
+    naive = naive_scheme(target, ring)
+    outside = np.ones(naive.rank, dtype=bool)
+    triples = term_triples(target, naive.u, naive.v)
+    for block, box in blocks:
+        rows = [(box[0], box[1], n, m), (box[1], box[2], m, p), (box[0], box[2], n, p)]
+        for f, (x, (ri, ci, height, width)) in enumerate(zip(block.terms_matrices(), rows)):
+            big = np.zeros((block.rank, height, width), dtype=np.int64)
+            big[:, np.asarray(ri)[:, None], np.asarray(ci)[None, :]] = x
+            parts[f].append(big.reshape(block.rank, -1))
+        outside &= ~in_box(triples, box)
+    for f, x in enumerate((naive.u, naive.v, naive.w)):
+        parts[f].append(np.asarray(x)[outside])
+    return Scheme(target, ring, *(np.concatenate(part) for part in parts))

@@ -52,9 +52,10 @@ from typing import Any
 import numpy as np
 
 from tensorgame.game import BasisPool, TensorGame
-from tensorgame.game.blocks import embed_block
+from tensorgame.game.blocks import Box, box_shape, complement_box, embed_blocks
+from tensorgame.tensors.rings import Ring
 from tensorgame.tensors.scheme import Scheme
-from tensorgame.tensors.targets import matmul_target
+from tensorgame.tensors.targets import Target, matmul_target
 from tensorgame.training.agent import METHOD, worth_storing
 from tensorgame.training.config import (
     TrainConfig,
@@ -155,6 +156,9 @@ class SelfPlayWorker:
         self.prefixes = NaivePrefixes(self.env, self.cfg.actors.naive_prefix_fraction,
                                       self.cfg.actors.prefix_block_fraction)
         self.best: dict[str, int] = {}  # "target/ring" -> the run's best rank as far as known here
+        # (format key, ring) -> the lowest-rank scheme this actor's games finished: the
+        # other half of a block game whose box leaves a box of that format outside it
+        self.own_best: dict[tuple[str, str], Scheme] = {}
         self.pools = basis_pools(self.cfg)
         self.mcts = mcts_config(self.cfg)
         self.model = AlphaTensorNet(network_config(self.cfg))
@@ -236,6 +240,11 @@ class SelfPlayWorker:
                                prefixes=[None if p is None or own else p.moves
                                          for p, own in zip(prefixes, own_board)])
         seconds = time.perf_counter() - start
+        for r in results:
+            if r.scheme is not None:
+                key = (r.scheme.target.key, str(r.scheme.ring))
+                if key not in self.own_best or r.scheme.rank < self.own_best[key].rank:
+                    self.own_best[key] = r.scheme
         found: list[Found] = []
         final, timings = self._runtime_terms(results)
         log = [(int(s), r.scheme is not None, r.total_return + x)
@@ -257,7 +266,12 @@ class SelfPlayWorker:
             scheme = r.scheme
             if own_board[g]:
                 prov["block_own_board"] = True  # the block played as its own format, then embedded
-                scheme = embed_block(scheme, self.targets[ti], prefix.box)
+                blocks = [(scheme, prefix.box)]
+                other = self._other_half(self.targets[ti], prefix.box, scheme.ring)
+                if other is not None:
+                    blocks.append(other)
+                    prov["other_block"] = f"{other[0].target.name} {other[0].rank}"  # this actor's own find
+                scheme = embed_blocks(self.targets[ti], blocks)
                 if not scheme.verify().ok:
                     raise AssertionError(f"embedding a {prefix.block_name} block broke exactness")
             source = json.dumps(prov, separators=(",", ":"))
@@ -267,6 +281,17 @@ class SelfPlayWorker:
             positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src], final)
         return ActorOutput(positions, found, self.version, n, sum(r.num_moves for r in results),
                            seconds, self.actor, log, timings)
+
+    def _other_half(self, target: Target, box: Box, ring: Ring) -> tuple[Scheme, Box] | None:
+        """Where the naive terms outside ``box`` form a box (<2,2,4> around a <2,2,2>),
+        this actor's best scheme of its format, if below the naive rank, with that box."""
+        other = complement_box(target, box)
+        if other is None:
+            return None
+        best = self.own_best.get((matmul_target(*box_shape(other)).key, str(ring)))
+        if best is None or best.rank >= best.target.naive_rank:
+            return None
+        return best, other
 
     def _runtime_terms(self, results: list[Any]) -> tuple[list[float], list[tuple[str, str, int, float]]]:
         """Per game the runtime term of its return (0 when off, unsolved or mod p), and

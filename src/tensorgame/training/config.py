@@ -156,9 +156,11 @@ class ActorsConfig:
     smaller format embedded in the target (:mod:`tensorgame.training.curriculum`).
     ``block_own_board``: play such a block as a game of its own format, on its own
     sides, instead of inside the target's tensor, and embed a finished block's scheme
-    with the naive moves around it (``game.blocks.embed_block``): the network plays a
-    small product the same way wherever it sits (inside <2,2,3> it played the
-    embedded <2,2,2> naively while solving <2,2,2> itself; docs/agent.md)."""
+    with the naive moves around it (``game.blocks.embed_blocks``), or, where those form
+    a box of a format the actor's games already solved below its naive rank (a 2×2×2
+    beside a 2×2×2 in <2,2,4>), with that scheme: the network plays a small product the
+    same way wherever it sits (inside <2,2,3> it played the embedded <2,2,2> naively
+    while solving <2,2,2> itself; docs/agent.md)."""
 
     num_actors: int = 0
     games_per_batch: int = 16
