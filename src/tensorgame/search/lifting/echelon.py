@@ -36,19 +36,38 @@ def solver_bytes(rank: int, dims: tuple[int, int, int], p: int) -> int:
 
 
 @njit(cache=True)
-def _echelon_gf2(u, v, w, order):  # pragma: no cover - compiled
+def _sizes(u, v, w):  # pragma: no cover - compiled
+    """Jacobian rows and columns, their words, the most pivots, and the longest column."""
     rank, ni = u.shape
     nj, nk = v.shape[1], w.shape[1]
     rows, cols = ni * nj * nk, rank * (ni + nj + nk)
-    wr, wc = (rows + 63) >> 6, (cols + 63) >> 6
-    cap = min(rows, cols)
+    return rows, cols, (rows + 63) >> 6, (cols + 63) >> 6, min(rows, cols), max(nj * nk, ni * nk, ni * nj)
+
+
+@njit(cache=True)
+def _first_bit(a, b):  # pragma: no cover - compiled
+    """The first coordinate set in the bit-packed a or b; -1 when none is."""
+    one = np.uint64(1)
+    for k in range(a.shape[0]):
+        word = a[k] | b[k]
+        if word != 0:
+            bit = 0
+            while not (word >> np.uint64(bit)) & one:
+                bit += 1
+            return k * 64 + bit
+    return -1
+
+
+@njit(cache=True)
+def _echelon_gf2(u, v, w, order):  # pragma: no cover - compiled
+    _, _, wr, wc, cap, longest = _sizes(u, v, w)
     e = np.zeros((cap, wr), dtype=np.uint64)
     t = np.zeros((cap, wc), dtype=np.uint64)
     prow = np.empty(cap, dtype=np.int64)
     pcol = np.empty(cap, dtype=np.int64)
     vec = np.zeros(wr, dtype=np.uint64)
     tv = np.zeros(wc, dtype=np.uint64)
-    ent_rows = np.empty(max(nj * nk, ni * nk, ni * nj), dtype=np.int64)
+    ent_rows = np.empty(longest, dtype=np.int64)
     ent_vals = np.empty_like(ent_rows)
     one = np.uint64(1)
     n = 0
@@ -67,15 +86,7 @@ def _echelon_gf2(u, v, w, order):  # pragma: no cover - compiled
                     vec[k] ^= e[i, k]
                 for k in range(wc):
                     tv[k] ^= t[i, k]
-        piv = -1
-        for k in range(wr):
-            if vec[k] != 0:
-                word = vec[k]
-                bit = 0
-                while not (word >> np.uint64(bit)) & one:
-                    bit += 1
-                piv = k * 64 + bit
-                break
+        piv = _first_bit(vec, vec)
         if piv < 0:
             continue
         e[n] = vec
@@ -103,10 +114,7 @@ def _solve_gf2(e, t, prow, rhs):  # pragma: no cover - compiled
                 b[k] ^= e[i, k]
             for k in range(wc):
                 xw[k] ^= t[i, k]
-    consistent = True
-    for k in range(wr):
-        if b[k] != 0:
-            consistent = False
+    consistent = _first_bit(b, b) < 0
     x = np.zeros(wc * 64, dtype=np.int64)
     for i in range(wc * 64):
         x[i] = (xw[i >> 6] >> np.uint64(i & 63)) & one
@@ -126,11 +134,7 @@ def _add_gf3(xp, xn, yp, yn, k):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _echelon_gf3(u, v, w, order):  # pragma: no cover - compiled
-    rank, ni = u.shape
-    nj, nk = v.shape[1], w.shape[1]
-    rows, cols = ni * nj * nk, rank * (ni + nj + nk)
-    wr, wc = (rows + 63) >> 6, (cols + 63) >> 6
-    cap = min(rows, cols)
+    _, _, wr, wc, cap, longest = _sizes(u, v, w)
     ep = np.zeros((cap, wr), dtype=np.uint64)
     en = np.zeros((cap, wr), dtype=np.uint64)
     tp = np.zeros((cap, wc), dtype=np.uint64)
@@ -141,7 +145,7 @@ def _echelon_gf3(u, v, w, order):  # pragma: no cover - compiled
     vn = np.zeros(wr, dtype=np.uint64)
     sp = np.zeros(wc, dtype=np.uint64)
     sn = np.zeros(wc, dtype=np.uint64)
-    ent_rows = np.empty(max(nj * nk, ni * nk, ni * nj), dtype=np.int64)
+    ent_rows = np.empty(longest, dtype=np.int64)
     ent_vals = np.empty_like(ent_rows)
     one = np.uint64(1)
     n = 0
@@ -172,15 +176,7 @@ def _echelon_gf3(u, v, w, order):  # pragma: no cover - compiled
                     _add_gf3(vp, vn, ep[i], en[i], k)
                 for k in range(wc):
                     _add_gf3(sp, sn, tp[i], tn[i], k)
-        piv = -1
-        for k in range(wr):
-            word = vp[k] | vn[k]
-            if word != 0:
-                bit = 0
-                while not (word >> np.uint64(bit)) & one:
-                    bit += 1
-                piv = k * 64 + bit
-                break
+        piv = _first_bit(vp, vn)
         if piv < 0:
             continue
         flip = (vn[piv >> 6] >> np.uint64(piv & 63)) & one  # scale by 2 = -1: pivot entry 1
@@ -222,10 +218,7 @@ def _solve_gf3(ep, en, tp, tn, prow, rhs):  # pragma: no cover - compiled
                 _add_gf3(bp, bn, ep[i], en[i], k)
             for k in range(wc):
                 _add_gf3(xp, xn, tn[i], tp[i], k)
-    consistent = True
-    for k in range(wr):
-        if bp[k] | bn[k]:
-            consistent = False
+    consistent = _first_bit(bp, bn) < 0
     x = np.zeros(wc * 64, dtype=np.int64)
     for i in range(wc * 64):
         x[i] = ((xp[i >> 6] >> np.uint64(i & 63)) & one) + 2 * ((xn[i >> 6] >> np.uint64(i & 63)) & one)
