@@ -146,7 +146,7 @@ def test_a_block_on_its_own_board_is_played_as_its_format_and_embedded(monkeypat
     of the game it was given)."""
     import types
 
-    import tensorgame.search.mcts as mcts
+    from tensorgame.search import mcts
     from tensorgame.tensors.scheme import naive_scheme
 
     given = []
@@ -174,7 +174,7 @@ def test_a_block_beside_a_box_of_a_format_already_solved_gets_that_scheme_too(mo
     Strassens side by side make 14; a 2×2×3 block leaves a 2×2×1, naive."""
     import types
 
-    import tensorgame.search.mcts as mcts
+    from tensorgame.search import mcts
     from tensorgame.tensors.scheme import naive_scheme
 
     def answer(env, targets, rings, bases, **kwargs):
