@@ -152,6 +152,78 @@ def test_tokenize_rejects_values_outside_the_alphabet():
         detokenize(np.array([0, 0, 625]), cfg)
 
 
+# --- the region board ------------------------------------------------------------------------
+def test_config_rejects_an_unknown_board():
+    with pytest.raises(NetworkError, match="board"):
+        NetworkConfig(board="cropped")
+    assert NetworkConfig.from_dict({"max_side": 4}).board == "padded"  # checkpoints before it
+
+
+def test_region_tokens_spell_only_the_real_coefficients():
+    cfg = NetworkConfig(max_side=8, chunk=4, board="region")
+    rng = np.random.default_rng(0)
+    move = rng.integers(-2, 3, size=(3, 4)).astype(np.int8)
+    padded = np.zeros((3, 8), np.int8)
+    padded[:, :4] = move
+    tokens = tokenize(padded, cfg, dims=np.array([4, 4, 4]))
+    # the <2,2,2> move is spelled as on a board of side 4, then all-zero tokens
+    assert tokens.tolist()[:3] == tokenize(move, NetworkConfig(max_side=4, chunk=4)).tolist()
+    assert set(tokens.tolist()[3:]) == {int(tokenize(np.zeros((3, 8), np.int8), cfg, dims=[8, 8, 8])[0])}
+    assert np.array_equal(detokenize(tokens, cfg, dims=np.array([4, 4, 4])), padded)
+    dims = np.array([[4, 4, 4], [4, 6, 6], [8, 8, 8], [1, 8, 3]])
+    moves = rng.integers(-2, 3, size=(4, 5, 3, 8)).astype(np.int8)
+    moves *= np.arange(8)[None, None, None, :] < dims[:, None, :, None]
+    assert np.array_equal(detokenize(tokenize(moves, cfg, dims), cfg, dims), moves)
+    with pytest.raises(NetworkError, match="sides"):
+        tokenize(padded, cfg)
+
+
+def _cut_down(model: AlphaTensorNet, side: int) -> AlphaTensorNet:
+    """The same weights on a board of ``side``: the input maps read the first ``side``
+    entries of each line, the position tables are cut to the smaller board."""
+    small = AlphaTensorNet(NetworkConfig.from_dict({**model.config.to_dict(), "max_side": side}))
+    state = model.state_dict()
+    width = side * (model.config.history + 2)
+    for g in range(3):
+        state[f"torso.project.{g}.weight"] = state[f"torso.project.{g}.weight"][:, :width]
+    state["torso.position"] = state["torso.position"][:, :side, :side]
+    state["policy.position"] = state["policy.position"][: small.config.move_length]
+    small.load_state_dict(state)
+    return small
+
+
+def test_region_board_plays_a_small_format_as_on_its_own_board():
+    """A <2,2,2> game (and a <1,2,2> one) in a side-8 network on the region board, batched
+    beside a <2,2,4> game, gets the value and move probabilities that the same weights
+    give on a side-4 board: a skill learnt on <2,2,2> is not diluted by larger targets."""
+    game = TensorGame(GameConfig(max_side=8, history=2))
+    targets = [tg.matmul_target(2, 2, 2), tg.matmul_target(2, 2, 4), tg.matmul_target(1, 2, 2)]
+    state = game.reset(targets, ["Z2", "Z2", "Z"])
+    torch.manual_seed(0)
+    big = _randomise_heads(AlphaTensorNet(NetworkConfig.for_game(game.config, board="region", **SMALL)))
+    state = _play_some(game, state, big, moves=2)
+    small = _cut_down(big, 4)
+    rows = [0, 2]
+    obs = state.observation()
+    cut = Observation(obs.residual[rows][:, :4, :4, :4], obs.history[rows][..., :4], obs.step[rows],
+                      obs.remaining[rows], obs.modulus[rows])
+    with torch.no_grad():
+        inp = big.prepare(obs, state.dims)
+        embedding, quantiles = big(inp)
+        moves, log_probs = big.sample(inp, 6, generator=torch.Generator().manual_seed(1))
+        inp4 = small.prepare(cut, state.dims[rows])
+        embedding4, quantiles4 = small(inp4)
+        logp4 = small.log_prob(inp4, embedding4, moves[rows][..., :4])
+    assert torch.allclose(quantiles[rows], quantiles4, atol=1e-5)
+    assert torch.allclose(log_probs[rows], logp4, atol=1e-4)
+    assert torch.allclose(big.log_prob(inp, embedding, moves), log_probs, atol=1e-4)
+    assert not moves[rows][..., 4:].any()  # nothing past the small games' sides
+    padded = AlphaTensorNet(NetworkConfig.for_game(game.config, **SMALL))
+    padded.load_state_dict(big.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(padded(inp)[1][rows], quantiles4, atol=1e-3)
+
+
 # --- shapes ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_output_shapes(name):

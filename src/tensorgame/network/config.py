@@ -31,6 +31,8 @@ MAX_VOCABULARY = 1 << 16
 #: the operating system and other processes. Checked before anything is allocated: a
 #: huge ``d_model`` once filled 24 GB before the kernel killed the process.
 MEMORY_FRACTION = 0.5
+#: How a game is laid on the network's S-board (see :class:`NetworkConfig`).
+BOARDS = ("padded", "region")
 #: float32 weights, their gradients and Adam's two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
 def memory_budget_bytes() -> int:
@@ -82,6 +84,11 @@ class NetworkConfig:
     value head predicts returns in units of this many moves, so that a randomly
     initialised head reaches returns of tens of moves in a few hundred optimiser steps
     instead of thousands. ``dropout``: in attention and feed-forward blocks.
+    ``board``: ``padded`` shows every game on the S-board; ``region`` shows each game
+    only its own I×J×K region (attention masked to it, moves spelled over its real
+    coefficients), so that a small format is played the same way inside a network
+    built for larger ones (the padding cost <2,2,2>'s skill 50/50 → 11/50 inside
+    <2,2,3>'s sides, docs/agent.md).
     """
 
     max_side: int = 16
@@ -97,6 +104,7 @@ class NetworkConfig:
     risk_quantile_fraction: float = 0.25
     value_scale: float = 16.0
     dropout: float = 0.0
+    board: str = "padded"
 
     def __post_init__(self) -> None:
         def set_(name: str, value: object) -> None:  # normalise a frozen field in place
@@ -134,6 +142,8 @@ class NetworkConfig:
         if not 0.0 <= drop < 1.0:
             raise NetworkError(f"dropout must be in [0, 1), got {drop}")
         set_("dropout", drop)
+        if self.board not in BOARDS:
+            raise NetworkError(f"board must be one of {list(BOARDS)}, got {self.board!r}")
         check_memory(self.parameter_count * TRAINING_BYTES_PER_PARAMETER,
                      f"a network of {self.parameter_count:,} parameters (to train)")
 

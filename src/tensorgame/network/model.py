@@ -25,8 +25,13 @@ concatenated into a sequence of 2S cells and attended over (then a feed-forward
 block). So every grid attends along both of its axes once per layer and exchanges
 information with both other grids: the generalised axial attention of AlphaTensor in
 its simplest faithful form. The output is the 3·S² cell embeddings (layer-normed).
-Padding cells are not masked: they carry the region indicator and the attention
-learns to ignore them.
+On the ``padded`` board, padding cells are not masked: they carry the region indicator
+and the attention learns to ignore them. On the ``region`` board (``NetworkConfig.board``)
+attention only reads cells inside the game's region, the value head averages those
+cells only, the policy's cross-attention reads only them and moves are spelled over the
+real coefficients (:mod:`~tensorgame.network.tokens`): a game's outputs are then those
+of the same weights cut down to its own sides, whatever S and whatever else is in the
+batch.
 
 Policy head. A pre-norm transformer decoder over the L move tokens (see
 :mod:`~tensorgame.network.tokens`): causal self-attention among the tokens emitted so
@@ -117,11 +122,14 @@ class _Attention(nn.Module):
         k, v = self.key_value(x).chunk(2, dim=-1)
         return self._split(k), self._split(v)
 
-    def forward(self, x: torch.Tensor, kv: KeyValue, causal: bool = False) -> torch.Tensor:
-        """Queries from x (N, T, d) attend over kv; returns (N, T, d)."""
+    def forward(self, x: torch.Tensor, kv: KeyValue, causal: bool = False,
+                keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Queries from x (N, T, d) attend over kv (only the keys where ``keys`` (N, T_kv)
+        is True, if given); returns (N, T, d)."""
         n, t, d = x.shape
         out = F.scaled_dot_product_attention(
             self._split(self.query(x)), kv[0], kv[1], is_causal=causal,
+            attn_mask=None if keys is None else keys[:, None, None, :],
             dropout_p=self.dropout if self.training else 0.0)
         return self.out(out.transpose(1, 2).reshape(n, t, d))
 
@@ -142,14 +150,23 @@ class _AxialBlock(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.ffn = _FeedForward(cfg.d_model, cfg.ffn_ratio, cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
         y = self.norm(x)
-        x = x + self.drop(self.attention(y, self.attention.keys_values(y)))
+        x = x + self.drop(self.attention(y, self.attention.keys_values(y), keys=keys))
         return x + self.ffn(x)
 
 
 #: Grid pairs attended together and the axis they share: G0=(i,j), G1=(j,k), G2=(k,i).
 _GRID_PAIRS = ((0, 1), (1, 2), (2, 0))
+
+
+def _sequence_keys(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Key mask (B·S, 2S) of the sequences a torso block attends over (rows of grid
+    ``first`` (B, S, S) along the shared axis, next to rows of ``second``). A sequence
+    wholly outside the region attends over everything: its cells are never read."""
+    keys = torch.cat([first.transpose(1, 2), second], dim=2)
+    keys = keys.reshape(-1, keys.shape[-1])
+    return keys | ~keys.any(dim=1, keepdim=True)
 
 
 class _Torso(nn.Module):
@@ -158,6 +175,7 @@ class _Torso(nn.Module):
         s, d = cfg.max_side, cfg.d_model
         channels = cfg.history + 2
         self.side = s
+        self.region = cfg.board == "region"
         self.project = nn.ModuleList(nn.Linear(s * channels, d) for _ in range(3))
         self.position = nn.Parameter(torch.randn(3, s, s, d) * 0.02)
         self.scalars = nn.Linear(4, d)
@@ -165,6 +183,16 @@ class _Torso(nn.Module):
         self.layers = nn.ModuleList(
             nn.ModuleList(_AxialBlock(cfg) for _ in _GRID_PAIRS) for _ in range(cfg.torso_layers))
         self.norm = nn.LayerNorm(d)
+
+    def cells(self, inp: NetInput) -> torch.Tensor | None:
+        """(B, 3, S, S) True on the cells of each grid inside the game's region, on the
+        region board (None on the padded board: every cell counts)."""
+        if not self.region:
+            return None
+        ar = torch.arange(self.side, device=inp.dims.device)
+        inside = ar[None] < inp.dims[:, :, None]  # (B, 3, S)
+        return torch.stack([inside[:, a, :, None] & inside[:, (a + 1) % 3, None, :] for a in range(3)],
+                           dim=1)
 
     def cube(self, inp: NetInput) -> torch.Tensor:
         """(B, S, S, S, h + 2) input channels (see the module doc)."""
@@ -187,11 +215,14 @@ class _Torso(nn.Module):
         d = scalar.shape[-1]
         grids = [proj(v.reshape(b, s, s, width)) + self.position[g] + scalar[:, None, None, :]
                  for g, (proj, v) in enumerate(zip(self.project, views))]
+        cells = self.cells(inp)
+        keys = None if cells is None else [_sequence_keys(cells[:, a], cells[:, c]) for a, c in _GRID_PAIRS]
         for layer in self.layers:
-            for block, (a, c) in zip(layer, _GRID_PAIRS):
+            for pair, (block, (a, c)) in enumerate(zip(layer, _GRID_PAIRS)):
                 # rows of grid a along the shared axis, next to rows of grid c
                 seq = torch.cat([grids[a].transpose(1, 2), grids[c]], dim=2)
-                out = block(seq.reshape(b * s, 2 * s, d)).reshape(b, s, 2 * s, d)
+                out = block(seq.reshape(b * s, 2 * s, d), None if keys is None else keys[pair]
+                            ).reshape(b, s, 2 * s, d)
                 grids[a] = out[:, :, :s].transpose(1, 2)
                 grids[c] = out[:, :, s:]
         return self.norm(torch.stack(grids, dim=1).reshape(b, 3 * s * s, d))
@@ -208,18 +239,19 @@ class _DecoderLayer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.ffn = _FeedForward(d, cfg.ffn_ratio, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, memory: KeyValue) -> torch.Tensor:
-        """Teacher forcing: x (B, K, L, d) -> (B, K, L, d)."""
+    def forward(self, x: torch.Tensor, memory: KeyValue, cells: torch.Tensor | None) -> torch.Tensor:
+        """Teacher forcing: x (B, K, L, d) -> (B, K, L, d), reading the torso cells
+        where ``cells`` (B, 3·S²) is True (all if None)."""
         b, k, length, d = x.shape
         y = self.self_norm(x).reshape(b * k, length, d)
         x = x + self.drop(self.self_attention(y, self.self_attention.keys_values(y), causal=True)
                           ).reshape(b, k, length, d)
         y = self.cross_norm(x).reshape(b, k * length, d)
-        x = x + self.drop(self.cross_attention(y, memory)).reshape(b, k, length, d)
+        x = x + self.drop(self.cross_attention(y, memory, keys=cells)).reshape(b, k, length, d)
         return x + self.ffn(x)
 
-    def step(self, x: torch.Tensor, cache: KeyValue | None, memory: KeyValue
-             ) -> tuple[torch.Tensor, KeyValue]:
+    def step(self, x: torch.Tensor, cache: KeyValue | None, memory: KeyValue,
+             cells: torch.Tensor | None) -> tuple[torch.Tensor, KeyValue]:
         """One new token per sequence: x (B, K, d) -> (B, K, d) and the grown cache."""
         b, k, d = x.shape
         y = self.self_norm(x).reshape(b * k, 1, d)
@@ -227,7 +259,7 @@ class _DecoderLayer(nn.Module):
         if cache is not None:
             key, value = torch.cat([cache[0], key], dim=2), torch.cat([cache[1], value], dim=2)
         x = x + self.drop(self.self_attention(y, (key, value))).reshape(b, k, d)
-        x = x + self.drop(self.cross_attention(self.cross_norm(x), memory))
+        x = x + self.drop(self.cross_attention(self.cross_norm(x), memory, keys=cells))
         return x + self.ffn(x), (key, value)
 
 
@@ -246,19 +278,20 @@ class _PolicyHead(nn.Module):
     def memory(self, embedding: torch.Tensor) -> list[KeyValue]:
         return [layer.cross_attention.keys_values(embedding) for layer in self.layers]
 
-    def logits(self, embedding: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def logits(self, embedding: torch.Tensor, tokens: torch.Tensor, cells: torch.Tensor | None
+               ) -> torch.Tensor:
         """(B, K, L) target tokens -> (B, K, L, V) logits, position l seeing tokens < l."""
         shifted = torch.cat([torch.full_like(tokens[..., :1], self.start), tokens[..., :-1]], dim=-1)
         x = self.embed(shifted) + self.position[: tokens.shape[-1]]
         for layer, memory in zip(self.layers, self.memory(embedding)):
-            x = layer(x, memory)
+            x = layer(x, memory, cells)
         return self.out(self.norm(x))
 
-    def step(self, x: torch.Tensor, caches: list[KeyValue | None], memory: list[KeyValue]
-             ) -> torch.Tensor:
+    def step(self, x: torch.Tensor, caches: list[KeyValue | None], memory: list[KeyValue],
+             cells: torch.Tensor | None) -> torch.Tensor:
         """Logits (B, K, V) of the next token; updates ``caches`` in place."""
         for i, layer in enumerate(self.layers):
-            x, caches[i] = layer.step(x, caches[i], memory[i])
+            x, caches[i] = layer.step(x, caches[i], memory[i], cells)
         return self.out(self.norm(x))
 
 
@@ -328,14 +361,26 @@ class AlphaTensorNet(nn.Module):
         """Torso embeddings (B, 3·S², d_model)."""
         return self.torso(inp)
 
-    def value_quantiles(self, embedding: torch.Tensor) -> torch.Tensor:
+    def cells(self, inp: NetInput) -> torch.Tensor | None:
+        """(B, 3·S²) True on the torso cells a game's heads read: those inside its region
+        on the region board; None (all of them) on the padded board."""
+        cells = self.torso.cells(inp)
+        return None if cells is None else cells.reshape(cells.shape[0], -1)
+
+    def value_quantiles(self, embedding: torch.Tensor, inp: NetInput) -> torch.Tensor:
         """(B, quantiles) predicted quantiles of the return (unsorted)."""
-        return self.value(embedding.mean(dim=1)) * self.config.value_scale
+        cells = self.cells(inp)
+        if cells is None:
+            pooled = embedding.mean(dim=1)
+        else:
+            weight = cells.to(embedding.dtype)[..., None]
+            pooled = (embedding * weight).sum(dim=1) / weight.sum(dim=1)
+        return self.value(pooled) * self.config.value_scale
 
     def forward(self, inp: NetInput) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding (B, 3·S², d), value quantiles (B, quantiles))."""
         embedding = self.embed(inp)
-        return embedding, self.value_quantiles(embedding)
+        return embedding, self.value_quantiles(embedding, inp)
 
     def risk_seeking_value(self, quantiles: torch.Tensor) -> torch.Tensor:
         """(B,) mean of the largest ``risk_quantile_fraction`` of the quantiles: an
@@ -343,11 +388,16 @@ class AlphaTensorNet(nn.Module):
         return quantiles.topk(self.config.risk_quantile_count, dim=-1).values.mean(dim=-1)
 
     # --- policy --------------------------------------------------------------------------
-    def policy_logits(self, embedding: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def policy_logits(self, embedding: torch.Tensor, tokens: torch.Tensor,
+                      inp: NetInput | None = None) -> torch.Tensor:
         """Raw (unmasked) teacher-forced logits: tokens (B, L) -> (B, L, V), or
-        (B, K, L) -> (B, K, L, V); position l is conditioned on the tokens before it."""
+        (B, K, L) -> (B, K, L, V); position l is conditioned on the tokens before it.
+        The region board needs the games (``inp``) to know which cells to read."""
+        if inp is None and self.torso.region:
+            raise NetworkError("the region board needs the games' inputs to read the policy")
         single = tokens.dim() == 2
-        logits = self.policy.logits(embedding, tokens[:, None] if single else tokens)
+        logits = self.policy.logits(embedding, tokens[:, None] if single else tokens,
+                                    None if inp is None else self.cells(inp))
         return logits[:, 0] if single else logits
 
     def log_prob(self, inp: NetInput, embedding: torch.Tensor, moves: torch.Tensor,
@@ -359,8 +409,8 @@ class AlphaTensorNet(nn.Module):
         single = moves.dim() == 3
         moves = moves[:, None] if single else moves
         codec = self.codec()
-        tokens = codec.tokenize(moves)
-        logits = self.policy.logits(embedding, tokens) / temperature
+        tokens = codec.tokenize(moves, inp.dims)
+        logits = self.policy.logits(embedding, tokens, self.cells(inp)) / temperature
         allowed = codec.masks(inp.dims, inp.modulus).sequence(tokens)
         logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
         out = logp.gather(-1, tokens[..., None])[..., 0].sum(dim=-1)
@@ -385,14 +435,16 @@ class AlphaTensorNet(nn.Module):
         masks: TokenMasks = codec.masks(inp.dims, inp.modulus)
         head = self.policy
         memory = head.memory(embedding)
+        cells = self.cells(inp)
         caches: list[KeyValue | None] = [None] * len(head.layers)
         nonzero = torch.zeros(b, k, 3, dtype=torch.bool, device=dev)
-        tokens = torch.empty(b, k, codec.length, dtype=torch.long, device=dev)
+        # past the batch's last real coefficient only the zero token is legal
+        tokens = torch.full((b, k, codec.length), codec.zero_token, dtype=torch.long, device=dev)
         total = torch.zeros(b, k, device=dev)
         prev = torch.full((b, k), head.start, dtype=torch.long, device=dev)
-        for pos in range(codec.length):
+        for pos in range(masks.used_length):
             x = head.embed(prev) + head.position[pos]
-            logits = head.step(x, caches, memory) / temperature
+            logits = head.step(x, caches, memory, cells) / temperature
             allowed = masks.step(pos, nonzero)
             logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
             probs = logp.exp().reshape(b * k, codec.vocabulary)
@@ -401,7 +453,7 @@ class AlphaTensorNet(nn.Module):
             nonzero = masks.nonzero_after(pos, nonzero, tok)
             tokens[:, :, pos] = tok
             prev = tok
-        return codec.detokenize(tokens), total
+        return codec.detokenize(tokens, inp.dims), total
 
 
 def _check_temperature(temperature: float) -> None:

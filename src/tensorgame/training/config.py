@@ -4,7 +4,7 @@ A run is described by one file with up to six tables, each optional (defaults be
 
     [game]     targets, rings, max_side, history, coefficients, max_steps, penalty_scale
     [network]  chunk, d_model, heads, torso_layers, policy_layers, ffn_ratio, quantiles,
-               risk_quantile_fraction, value_scale, dropout
+               risk_quantile_fraction, value_scale, dropout, board
     [mcts]     the search's own :class:`~tensorgame.search.mcts.MCTSConfig` (num_simulations,
                num_samples, c1, c2, dirichlet_*, temperature, sampling_temperature,
                leaf_batch); the network evaluator samples at sampling_temperature
@@ -81,6 +81,9 @@ class NetworkSection:
     risk_quantile_fraction: float = 0.25
     value_scale: float = 8.0
     dropout: float = 0.0
+    #: "region": each game sees only its own sides (a small target inside a run
+    #: padded for larger ones is played as on its own board).
+    board: str = "padded"
 
 
 @dataclass(frozen=True)
