@@ -224,6 +224,37 @@ def test_region_board_plays_a_small_format_as_on_its_own_board():
         assert not torch.allclose(padded(inp)[1][rows], quantiles4, atol=1e-3)
 
 
+def test_region_board_computes_each_batch_on_its_largest_side():
+    """A batch of small games is computed on a cut-down board, and the evaluator groups a
+    mixed batch by side: each game gets what it gets alone."""
+    game = TensorGame(GameConfig(max_side=8, history=2))
+    targets = [tg.matmul_target(2, 2, 2), tg.matmul_target(2, 2, 4), tg.matmul_target(1, 2, 2),
+               tg.matmul_target(2, 2, 3)]
+    state = game.reset(targets, ["Z2", "Z", "Z", "Z2"])
+    torch.manual_seed(0)
+    model = _randomise_heads(AlphaTensorNet(NetworkConfig.for_game(game.config, board="region", **SMALL)))
+    state = _play_some(game, state, model, moves=1)
+    obs = state.observation()
+
+    def rows(idx: list[int]) -> Observation:
+        return Observation(obs.residual[idx], obs.history[idx], obs.step[idx], obs.remaining[idx],
+                           obs.modulus[idx])
+
+    small = model.prepare(rows([0, 2]), state.dims[[0, 2]])
+    assert small.side == 4 and model.embed(small).shape == (2, 3 * 4 * 4, SMALL["d_model"])
+    out = NetworkEvaluator(model, seed=0)(obs, 5, state.dims)
+    assert out.moves.shape == (4, 5, 3, 8)
+    for i in range(4):
+        inp = model.prepare(rows([i]), state.dims[[i]])
+        with torch.no_grad():
+            embedding, quantiles = model(inp)
+            logp = model.log_prob(inp, embedding, torch.from_numpy(out.moves[[i]]))
+        assert np.allclose(out.values[i], model.risk_seeking_value(quantiles).numpy(), atol=1e-5)
+        assert np.allclose(out.log_probs[i], logp.numpy(), atol=1e-4)
+        assert not (out.moves[i] * (np.arange(8) >= state.dims[i][:, None])).any()
+    assert model.log_prob(small, model.embed(small), torch.ones(2, 3, 8)).isneginf().all()
+
+
 # --- shapes ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_output_shapes(name):

@@ -192,6 +192,24 @@ def test_learner_steps_lower_the_loss():
     assert last.value_error < first.value_error
 
 
+def test_learner_loss_on_the_region_board_is_the_mean_of_its_rows():
+    """Computed in groups of equal board side, the loss is still the batch's: the mean
+    of each row's policy loss plus the value loss over the rows whose value counts."""
+    cfg = config_from_dict({**TINY, "game": {"targets": ["2,2,2", "2,2,4", "1,2,2"], "rings": ["Z2"]},
+                            "network": {**TINY["network"], "board": "region"}})
+    learner = Learner(network_config(cfg), cfg.learner, seed=0)
+    batch = _source(cfg).synthetic(12, np.random.default_rng(0))
+    assert len(set(map(tuple, batch.dims))) == 3
+    loss, parts = learner.losses(batch, 7)
+    single = [learner.losses(batch.take(np.array([i])), int(i < 7)) for i in range(len(batch))]
+    policy = [p["policy_demo"] if i < 7 else p["policy_play"] for i, (_, p) in enumerate(single)]
+    values = [p["value"] for i, (_, p) in enumerate(single) if batch.value_mask[i]]
+    assert np.isclose(parts["policy_demo"], np.mean(policy[:7]), atol=1e-4)
+    assert np.isclose(parts["policy_play"], np.mean(policy[7:]), atol=1e-4)
+    assert np.isclose(parts["value"], np.mean(values), atol=1e-4)
+    assert np.isclose(float(loss.detach()), np.mean(policy) + cfg.learner.value_weight * np.mean(values), atol=1e-4)
+
+
 # --- runs ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tiny_end_to_end_run_and_report(tmp_path, run, catalog_path):

@@ -15,11 +15,11 @@ from tensorgame.network.config import NetworkConfig
 from tensorgame.network.errors import CheckpointError, NetworkError
 from tensorgame.network.evaluator import NetworkEvaluator
 from tensorgame.network.losses import policy_loss, quantile_loss
-from tensorgame.network.model import AlphaTensorNet, NetInput
+from tensorgame.network.model import AlphaTensorNet, NetInput, board_sides
 from tensorgame.network.tokens import MoveCodec, TokenMasks, detokenize, tokenize
 
 __all__ = [
     "AlphaTensorNet", "CheckpointError", "MoveCodec", "NetInput", "NetworkConfig",
-    "NetworkError", "NetworkEvaluator", "TokenMasks", "detokenize", "load_checkpoint",
+    "NetworkError", "NetworkEvaluator", "TokenMasks", "board_sides", "detokenize", "load_checkpoint",
     "policy_loss", "quantile_loss", "save_checkpoint", "tokenize",
 ]

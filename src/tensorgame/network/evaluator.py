@@ -12,15 +12,21 @@ need a sum over all |C|^(3S) moves). ``log_probs`` are then the exact log-probab
 under this tempered policy β, which is close to, but not exactly, the β ∝ π^(1/T) that
 the search's prior correction assumes; at T = 1 (the default) β = π exactly. Set T to
 the search's ``MCTSConfig.sampling_temperature``.
+
+On the network's region board the batch is evaluated in groups of equal board side
+(:func:`~tensorgame.network.model.board_sides`): each game costs what it costs on its
+own board, and gets the same outputs as in any other batch.
 """
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 import numpy as np
 import torch
 
 from tensorgame.game.state import Observation
-from tensorgame.network.model import AlphaTensorNet
+from tensorgame.network.model import AlphaTensorNet, board_sides
 from tensorgame.search.mcts.types import Evaluation
 
 
@@ -42,16 +48,26 @@ class NetworkEvaluator:
     def __call__(self, obs: Observation, num_samples: int, dims: np.ndarray) -> Evaluation:
         """K = ``num_samples`` candidates per observation (see the module doc)."""
         model = self.model
+        dims = np.asarray(dims)
+        sides = board_sides(model.config, dims)
+        b, s = len(sides), model.config.max_side
+        out = Evaluation(np.zeros((b, num_samples, 3, s), np.int8), np.zeros((b, num_samples), np.float32),
+                         np.zeros(b, np.float32))
         was_training = model.training
         model.eval()  # no dropout while searching; the mode is restored afterwards
         try:
             with torch.inference_mode():
-                inp = model.prepare(obs, dims)
-                embedding, quantiles = model(inp)
-                moves, log_probs = model.sample(inp, num_samples, self.temperature,
-                                                embedding=embedding, generator=self.generator)
-                values = model.risk_seeking_value(quantiles)
+                for side in np.unique(sides):
+                    rows = np.flatnonzero(sides == side)
+                    group = obs if len(rows) == b else Observation(
+                        *(np.asarray(getattr(obs, f.name))[rows] for f in fields(Observation)))
+                    inp = model.prepare(group, dims[rows])
+                    embedding, quantiles = model(inp)
+                    moves, log_probs = model.sample(inp, num_samples, self.temperature,
+                                                    embedding=embedding, generator=self.generator)
+                    out.moves[rows] = moves.cpu().numpy()
+                    out.log_probs[rows] = log_probs.cpu().numpy()
+                    out.values[rows] = model.risk_seeking_value(quantiles).cpu().numpy()
         finally:
             model.train(was_training)
-        return Evaluation(moves.cpu().numpy(), log_probs.cpu().numpy().astype(np.float32),
-                          values.cpu().numpy().astype(np.float32))
+        return out

@@ -31,7 +31,11 @@ attention only reads cells inside the game's region, the value head averages tho
 cells only, the policy's cross-attention reads only them and moves are spelled over the
 real coefficients (:mod:`~tensorgame.network.tokens`): a game's outputs are then those
 of the same weights cut down to its own sides, whatever S and whatever else is in the
-batch.
+batch. So the region board also computes on a board cut down to the batch's largest
+game (:meth:`AlphaTensorNet.prepare`; the input maps read the first s entries of each
+line, the position tables their first s rows), and :func:`board_sides` lets callers
+group games of equal sides: a <2,2,2> game in a network built for side 9 costs what it
+costs on a board of 4.
 
 Policy head. A pre-norm transformer decoder over the L move tokens (see
 :mod:`~tensorgame.network.tokens`): causal self-attention among the tokens emitted so
@@ -79,7 +83,8 @@ KeyValue = tuple[torch.Tensor, torch.Tensor]
 class NetInput:
     """A batch of observations as tensors on the network's device.
 
-    ``residual`` (B, S, S, S) and ``history`` (B, h, 3, S) float32 (raw integer values),
+    ``residual`` (B, s, s, s) and ``history`` (B, h, 3, s) float32 (raw integer values;
+    s = S on the padded board, the batch's largest side on the region board),
     ``step`` and ``remaining`` (B,) float32, ``modulus`` (B,) int64 (0 = Z, p = Z_p),
     ``dims`` (B, 3) int64: the real sides of each game's target (legality masks and the
     region channel depend on them; an observation does not carry them).
@@ -95,6 +100,11 @@ class NetInput:
     @property
     def batch_size(self) -> int:
         return int(self.residual.shape[0])
+
+    @property
+    def side(self) -> int:
+        """The side s of the board these games are computed on."""
+        return int(self.residual.shape[1])
 
 
 def _squash(x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +184,6 @@ class _Torso(nn.Module):
         super().__init__()
         s, d = cfg.max_side, cfg.d_model
         channels = cfg.history + 2
-        self.side = s
         self.region = cfg.board == "region"
         self.project = nn.ModuleList(nn.Linear(s * channels, d) for _ in range(3))
         self.position = nn.Parameter(torch.randn(3, s, s, d) * 0.02)
@@ -189,14 +198,14 @@ class _Torso(nn.Module):
         region board (None on the padded board: every cell counts)."""
         if not self.region:
             return None
-        ar = torch.arange(self.side, device=inp.dims.device)
-        inside = ar[None] < inp.dims[:, :, None]  # (B, 3, S)
+        ar = torch.arange(inp.side, device=inp.dims.device)
+        inside = ar[None] < inp.dims[:, :, None]  # (B, 3, s)
         return torch.stack([inside[:, a, :, None] & inside[:, (a + 1) % 3, None, :] for a in range(3)],
                            dim=1)
 
     def cube(self, inp: NetInput) -> torch.Tensor:
-        """(B, S, S, S, h + 2) input channels (see the module doc)."""
-        s = self.side
+        """(B, s, s, s, h + 2) input channels (see the module doc)."""
+        s = inp.side
         ar = torch.arange(s, device=inp.dims.device)
         inside = ar[None] < inp.dims[:, :, None]  # (B, 3, S)
         region = inside[:, 0, :, None, None] & inside[:, 1, None, :, None] & inside[:, 2, None, None, :]
@@ -207,13 +216,16 @@ class _Torso(nn.Module):
 
     def forward(self, inp: NetInput) -> torch.Tensor:
         cube = self.cube(inp)
-        b, s, width = cube.shape[0], self.side, self.side * cube.shape[-1]
+        b, s = cube.shape[0], inp.side
+        width = s * cube.shape[-1]
         views = (cube, cube.permute(0, 2, 3, 1, 4), cube.permute(0, 3, 1, 2, 4))  # (i,j), (j,k), (k,i)
         steps = torch.stack([torch.log1p(inp.step), torch.log1p(inp.remaining.clamp(min=0)),
                              inp.step / STEP_SCALE, inp.remaining / STEP_SCALE], dim=-1)
         scalar = self.scalars(steps) + self.ring(inp.modulus.clamp(0, RING_BUCKETS - 1))
         d = scalar.shape[-1]
-        grids = [proj(v.reshape(b, s, s, width)) + self.position[g] + scalar[:, None, None, :]
+        # on a cut-down board: the weights of the first s entries of each line
+        grids = [F.linear(v.reshape(b, s, s, width), proj.weight[:, :width], proj.bias)
+                 + self.position[g, :s, :s] + scalar[:, None, None, :]
                  for g, (proj, v) in enumerate(zip(self.project, views))]
         cells = self.cells(inp)
         keys = None if cells is None else [_sequence_keys(cells[:, a], cells[:, c]) for a, c in _GRID_PAIRS]
@@ -319,9 +331,9 @@ class AlphaTensorNet(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def codec(self) -> MoveCodec:
-        """Tokeniser tables on the model's device."""
-        return codec_for(self.config, self.device)
+    def codec(self, side: int | None = None) -> MoveCodec:
+        """Tokeniser tables on the model's device, for a board of ``side`` (default S)."""
+        return codec_for(self.config, self.device, side)
 
     # --- inputs --------------------------------------------------------------------------
     def prepare(self, obs: Observation, dims: np.ndarray | torch.Tensor) -> NetInput:
@@ -352,7 +364,9 @@ class AlphaTensorNet(nn.Module):
         modulus = tensor(obs.modulus, torch.long)
         if b and modulus.min() < 0:
             raise NetworkError("a modulus is negative")
-        return NetInput(tensor(residual, torch.float32), tensor(obs.history, torch.float32),
+        c = int(board_sides(self.config, np.asarray(dims_t.cpu())).max()) if b else s
+        residual, history = residual[:, :c, :c, :c], np.asarray(obs.history)[..., :c]
+        return NetInput(tensor(residual, torch.float32), tensor(history, torch.float32),
                         tensor(obs.step, torch.float32), tensor(obs.remaining, torch.float32),
                         modulus, dims_t)
 
@@ -408,12 +422,14 @@ class AlphaTensorNet(nn.Module):
         _check_temperature(temperature)
         single = moves.dim() == 3
         moves = moves[:, None] if single else moves
-        codec = self.codec()
-        tokens = codec.tokenize(moves, inp.dims)
+        s = inp.side
+        beyond = moves[..., s:].reshape(*moves.shape[:2], -1).any(dim=-1)  # off the cut-down board
+        codec = self.codec(s)
+        tokens = codec.tokenize(moves[..., :s], inp.dims)
         logits = self.policy.logits(embedding, tokens, self.cells(inp)) / temperature
         allowed = codec.masks(inp.dims, inp.modulus).sequence(tokens)
         logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
-        out = logp.gather(-1, tokens[..., None])[..., 0].sum(dim=-1)
+        out = logp.gather(-1, tokens[..., None])[..., 0].sum(dim=-1).masked_fill(beyond, float("-inf"))
         return out[:, 0] if single else out
 
     def sample(self, inp: NetInput, k: int, temperature: float = 1.0,
@@ -427,7 +443,7 @@ class AlphaTensorNet(nn.Module):
             raise NetworkError(f"the number of samples must be >= 1, got {k}")
         if embedding is None:
             embedding = self.embed(inp)
-        codec = self.codec()
+        codec = self.codec(inp.side)
         b, dev = embedding.shape[0], embedding.device
         if b == 0:  # an empty batch (e.g. every game of a search already finished)
             return (torch.zeros(0, k, 3, self.config.max_side, dtype=torch.int8, device=dev),
@@ -453,7 +469,19 @@ class AlphaTensorNet(nn.Module):
             nonzero = masks.nonzero_after(pos, nonzero, tok)
             tokens[:, :, pos] = tok
             prev = tok
-        return codec.detokenize(tokens, inp.dims), total
+        moves = torch.zeros(b, k, 3, self.config.max_side, dtype=torch.int8, device=dev)
+        moves[..., : inp.side] = codec.detokenize(tokens, inp.dims)
+        return moves, total
+
+
+def board_sides(config: NetworkConfig, dims: np.ndarray) -> np.ndarray:
+    """(B,) side of the board each game of sides ``dims`` (B, 3) is computed on: its
+    largest side on the region board, S on the padded one. Games of one side batch
+    together without padding."""
+    dims = np.asarray(dims).reshape(-1, 3)
+    if config.board == "region":
+        return dims.max(axis=1)
+    return np.full(len(dims), config.max_side)
 
 
 def _check_temperature(temperature: float) -> None:

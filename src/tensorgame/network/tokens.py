@@ -225,10 +225,12 @@ def _codec(coefficients: tuple[int, ...], chunk: int, side: int, device: str, bo
     return MoveCodec(coefficients, chunk, side, device, board)
 
 
-def codec_for(config: NetworkConfig, device: torch.device | str = "cpu") -> MoveCodec:
-    """The (cached, read-only) codec of ``config`` on ``device``."""
-    return _codec(config.coefficients, config.chunk, config.max_side, str(torch.device(device)),
-                  config.board)
+def codec_for(config: NetworkConfig, device: torch.device | str = "cpu", side: int | None = None
+              ) -> MoveCodec:
+    """The (cached, read-only) codec of ``config`` on ``device``, for a board of ``side``
+    (default: the network's S; smaller ones on the region board only)."""
+    return _codec(config.coefficients, config.chunk, config.max_side if side is None else side,
+                  str(torch.device(device)), config.board)
 
 
 def _as_torch(x: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:

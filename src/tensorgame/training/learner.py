@@ -18,6 +18,10 @@ Why one step mixes both (rather than pre-training then fine-tuning): the paper
 trained on a mix throughout, and the demonstrations keep the policy able to decompose
 low-rank residuals while self-play moves it toward the targets.
 
+On the network's region board a batch is computed in groups of equal board side
+(:func:`~tensorgame.network.board_sides`), so small formats in a run padded for large
+ones cost what they cost on their own board; the loss is the same as on one batch.
+
 ``torch.set_num_threads(1)``: measured on these shared CPUs, two threads made the
 S = 4 step 30x slower; every process that runs the network sets it (see
 :func:`single_thread`).
@@ -31,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tensorgame.network import AlphaTensorNet, NetInput, NetworkConfig, quantile_loss
+from tensorgame.network import AlphaTensorNet, NetInput, NetworkConfig, board_sides, quantile_loss
 from tensorgame.network.errors import NetworkError
 from tensorgame.training.config import LearnerConfig
 from tensorgame.training.replay import TrainBatch
@@ -43,9 +47,9 @@ def single_thread() -> None:
         torch.set_num_threads(1)
 
 
-def _slice(inp: NetInput, sl: slice) -> NetInput:
-    return NetInput(inp.residual[sl], inp.history[sl], inp.step[sl], inp.remaining[sl],
-                    inp.modulus[sl], inp.dims[sl])
+def _take(inp: NetInput, rows: torch.Tensor) -> NetInput:
+    return NetInput(inp.residual[rows], inp.history[rows], inp.step[rows], inp.remaining[rows],
+                    inp.modulus[rows], inp.dims[rows])
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,6 @@ class Learner:
                 raise NetworkError(f"the checkpoint's optimiser state does not fit ({exc})") from None
         self.step = int(step)
 
-    def _input(self, batch: TrainBatch) -> NetInput:
-        return self.model.prepare(batch.observation(), batch.dims)
-
     def _policy(self, inp: NetInput, embedding: torch.Tensor, moves: np.ndarray,
                 weights: np.ndarray) -> torch.Tensor:
         """Per-position -Σ_k w_k log p(move_k) (B,)."""
@@ -102,26 +103,35 @@ class Learner:
             raise NetworkError("a policy target move is illegal for its game (a data bug)")
         return -(torch.where(live, logp, torch.zeros_like(logp)) * w).sum(dim=1)
 
+    def _batch_order(self, parts: list[np.ndarray]) -> torch.Tensor:
+        """Index that puts rows computed part by part back in batch order."""
+        return torch.from_numpy(np.argsort(np.concatenate(parts))).to(self.device)
+
     def losses(self, batch: TrainBatch, num_demos: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of a batch whose first ``num_demos`` rows are demonstrations."""
         model = self.model
-        inp = self._input(batch)
-        embedding, quantiles = model(inp)
-        parts = []
-        demo = play = float("nan")
-        if num_demos > 0:
-            d = slice(0, num_demos)
-            width = int((batch.weights[d] > 0).sum(axis=1).max())
-            pl = self._policy(_slice(inp, d), embedding[d], batch.moves[d, :width], batch.weights[d, :width])
-            parts.append(pl)
-            demo = float(pl.detach().mean())
-        if num_demos < len(batch):
-            p = slice(num_demos, len(batch))
-            width = int((batch.weights[p] > 0).sum(axis=1).max())
-            pl = self._policy(_slice(inp, p), embedding[p], batch.moves[p, :width], batch.weights[p, :width])
-            parts.append(pl)
-            play = float(pl.detach().mean())
-        policy = torch.cat(parts).mean()
+        sides = board_sides(model.config, batch.dims)
+        group_rows, quantile_parts, policy_rows, policies = [], [], [], []
+        for side in np.unique(sides):
+            rows = np.flatnonzero(sides == side)
+            group = batch.take(rows)
+            inp = model.prepare(group.observation(), group.dims)
+            embedding, quantiles = model(inp)
+            group_rows.append(rows)
+            quantile_parts.append(quantiles)
+            demo_rows = int(np.searchsorted(rows, num_demos))  # rows are sorted
+            for part in (slice(0, demo_rows), slice(demo_rows, len(rows))):  # demos: width 1
+                if part.stop > part.start:
+                    idx = torch.arange(part.start, part.stop, device=self.device)
+                    width = int((group.weights[part] > 0).sum(axis=1).max())
+                    policies.append(self._policy(_take(inp, idx), embedding[idx], group.moves[part, :width],
+                                                 group.weights[part, :width]))
+                    policy_rows.append(rows[part])
+        per_row = torch.cat(policies)[self._batch_order(policy_rows)]
+        quantiles = torch.cat(quantile_parts)[self._batch_order(group_rows)]
+        policy = per_row.mean()
+        demo = float(per_row[:num_demos].detach().mean()) if num_demos > 0 else float("nan")
+        play = float(per_row[num_demos:].detach().mean()) if num_demos < len(batch) else float("nan")
         mask = torch.from_numpy(batch.value_mask).to(self.device)
         target = torch.from_numpy(batch.value.astype(np.float32)).to(self.device)
         if bool(mask.any()):

@@ -62,6 +62,10 @@ class TrainBatch:
     def observation(self) -> Observation:
         return Observation(self.residual, self.history, self.step, self.remaining, self.modulus)
 
+    def take(self, rows: np.ndarray) -> TrainBatch:
+        """The positions ``rows``, in that order."""
+        return TrainBatch(*(getattr(self, f.name)[rows] for f in fields(self)))
+
 
 def _pad_k(moves: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if moves.shape[1] == k:
