@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tensorgame.network import AlphaTensorNet, NetInput, NetworkConfig, board_sides, quantile_loss
+from tensorgame.network import (
+    AlphaTensorNet,
+    NetInput,
+    NetworkConfig,
+    board_sides,
+    quantile_loss,
+)
 from tensorgame.network.errors import NetworkError
 from tensorgame.training.config import LearnerConfig
 from tensorgame.training.replay import TrainBatch
