@@ -157,6 +157,35 @@ def test_train_init_bundled_fine_tunes_from_its_weights(run, tmp_path):
     assert any(r["kind"] == "init" and r["from"].endswith("agent.pt") for r in records)
 
 
+def test_train_init_widens_a_region_network_to_the_larger_targets(run, tmp_path):
+    """A curriculum's next stage: a side-4 region network (<2,2,2>) starts a run on
+    <2,2,2> and <2,2,3> (side 6) with its weights kept on the first 4 sides."""
+    import torch
+
+    from tensorgame.network import load_checkpoint
+
+    net = {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1, "board": "region"}
+    small = {"game": {"targets": ["2,2,2"], "rings": ["Z2"], "history": 1}, "network": net,
+             "learner": {"warmup_steps": 2, "batch_size": 8}, "run": {"max_steps": 2}}
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(small))
+    result = run("train", path, "--run-dir", tmp_path / "a", "--json")
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout)["checkpoint"]
+    large = {**small, "game": {**small["game"], "targets": ["2,2,2", "2,2,3"]},
+             "learner": {**small["learner"], "lr": 1e-12}}  # two steps, weights barely move
+    path.write_text(json.dumps(large))
+    result = run("train", path, "--run-dir", tmp_path / "b", "--init", first, "--json")
+    assert result.exit_code == 0, result.output
+    before, _, _, _ = load_checkpoint(first)
+    after, _, _, _ = load_checkpoint(json.loads(result.stdout)["checkpoint"])
+    assert (before.config.max_side, after.config.max_side) == (4, 6)
+    assert torch.allclose(after.state_dict()["torso.position"][:, :4, :4],
+                          before.state_dict()["torso.position"], atol=1e-6)
+    assert torch.allclose(after.state_dict()["value.0.weight"], before.state_dict()["value.0.weight"],
+                          atol=1e-6)
+
+
 def test_discover_says_when_it_plays_the_bundled_network(run):
     result = run("discover", 2, 2, 2, "--ring", "Z2", "--episodes", 2, "--batch", 2, "--no-store")
     assert result.exit_code == 0, result.output

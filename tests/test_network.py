@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import tensorgame as tg
 from tensorgame.errors import TensorGameError
@@ -23,6 +24,7 @@ from tensorgame.network import (
     quantile_loss,
     save_checkpoint,
     tokenize,
+    widened,
 )
 from tensorgame.search.mcts import MCTSConfig, run_search
 from tensorgame.search.mcts.types import Evaluation
@@ -222,6 +224,36 @@ def test_region_board_plays_a_small_format_as_on_its_own_board():
     padded.load_state_dict(big.state_dict())
     with torch.no_grad():
         assert not torch.allclose(padded(inp)[1][rows], quantiles4, atol=1e-3)
+
+
+def test_a_widened_region_network_plays_its_old_games_unchanged():
+    """Widening a side-4 region network to side 8 (a curriculum moving on to larger
+    formats) keeps every <2,2,2> game's value and move probabilities; the padded board,
+    where the new padding would change every game, is refused."""
+    game = TensorGame(GameConfig(max_side=4, history=2))
+    state = game.reset([tg.matmul_target(2, 2, 2), tg.matmul_target(1, 2, 2)], ["Z2", "Z"])
+    torch.manual_seed(0)
+    small = _randomise_heads(AlphaTensorNet(NetworkConfig.for_game(game.config, board="region", **SMALL)))
+    state = _play_some(game, state, small, moves=2)
+    big = widened(small, 8)
+    assert big.config.max_side == 8 and big.config.board == "region"
+    obs = state.observation()
+    wide = Observation(np.pad(obs.residual, ((0, 0), (0, 4), (0, 4), (0, 4))),
+                       np.pad(obs.history, ((0, 0), (0, 0), (0, 0), (0, 4))), obs.step, obs.remaining,
+                       obs.modulus)
+    with torch.no_grad():
+        inp4 = small.prepare(obs, state.dims)
+        embedding4, quantiles4 = small(inp4)
+        moves, log_probs = small.sample(inp4, 6, generator=torch.Generator().manual_seed(1))
+        inp8 = big.prepare(wide, state.dims)
+        embedding8, quantiles8 = big(inp8)
+        logp8 = big.log_prob(inp8, embedding8, F.pad(moves, (0, 4)))
+    assert torch.allclose(quantiles8, quantiles4, atol=1e-5)
+    assert torch.allclose(logp8, log_probs, atol=1e-4)
+    with pytest.raises(NetworkError, match="only a region-board network"):
+        widened(AlphaTensorNet(NetworkConfig.for_game(game.config, **SMALL)), 8)
+    with pytest.raises(NetworkError, match="cannot widen a side-4 network to side 3"):
+        widened(small, 3)
 
 
 def test_region_board_computes_each_batch_on_its_largest_side():

@@ -474,6 +474,37 @@ class AlphaTensorNet(nn.Module):
         return moves, total
 
 
+def widened(model: AlphaTensorNet, max_side: int) -> AlphaTensorNet:
+    """The same network on a larger board of side ``max_side`` (region board only).
+
+    Why: a curriculum that starts on small formats can go on to larger ones with what
+    it learnt. The input maps and position tables keep their entries for the first S
+    sides and get fresh ones past them, so every game the network could play before is
+    played exactly as before (a region-board game is computed on its own sides); on
+    the padded board every game would see the new padding, so that is refused."""
+    cfg = model.config
+    if cfg.board != "region":
+        raise NetworkError("only a region-board network can be widened: on the padded board "
+                           "every game would see the new padding")
+    if int(max_side) < cfg.max_side:
+        raise NetworkError(f"cannot widen a side-{cfg.max_side} network to side {max_side}")
+    big = AlphaTensorNet(NetworkConfig.from_dict({**cfg.to_dict(), "max_side": int(max_side)}))
+    big = big.to(model.device)
+    state = big.state_dict()
+    s, width = cfg.max_side, cfg.max_side * (cfg.history + 2)
+    for key, value in model.state_dict().items():
+        if key.startswith("torso.project.") and key.endswith(".weight"):
+            state[key][:, :width] = value
+        elif key == "torso.position":
+            state[key][:, :s, :s] = value
+        elif key == "policy.position":
+            state[key][: len(value)] = value
+        else:
+            state[key] = value
+    big.load_state_dict(state)
+    return big
+
+
 def board_sides(config: NetworkConfig, dims: np.ndarray) -> np.ndarray:
     """(B,) side of the board each game of sides ``dims`` (B, 3) is computed on: its
     largest side on the region board, S on the padded one. Games of one side batch

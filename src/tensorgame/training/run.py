@@ -60,7 +60,7 @@ from rich.console import Console
 from tensorgame.catalog import Catalog
 from tensorgame.errors import FormatError, TensorGameError
 from tensorgame.fileio import atomic_write, read_text
-from tensorgame.network import load_checkpoint, save_checkpoint
+from tensorgame.network import load_checkpoint, save_checkpoint, widened
 from tensorgame.training.actors import (
     METHOD,
     ActorOutput,
@@ -260,12 +260,17 @@ class Trainer:
 
     def _initialise(self) -> Path:
         """Start from another network's weights (``--init``: the bundled network or a
-        checkpoint), e.g. to fine-tune it on other targets; its shape must be the config's."""
+        checkpoint), e.g. to fine-tune it on other targets; its shape must be the config's,
+        except that a region-board network is widened to a larger board (``widened``)."""
         from tensorgame.training.agent import checkpoint_path
 
         path = checkpoint_path(self.init)
         model, _, _, _ = load_checkpoint(path)
         mine = self.learner.model.config
+        if model.config.board == "region" and model.config.max_side < mine.max_side:
+            side = model.config.max_side
+            model = widened(model, mine.max_side)
+            self.display.message(f"widened the network of {path} from side {side} to {mine.max_side}")
         if model.config != mine:
             diff = ", ".join(f"{f} {getattr(model.config, f)!r} (config: {getattr(mine, f)!r})"
                              for f in mine.__dataclass_fields__ if getattr(model.config, f) != getattr(mine, f))
