@@ -11,7 +11,13 @@ import torch.nn.functional as F
 
 import tensorgame as tg
 from tensorgame.errors import TensorGameError
-from tensorgame.game import GameConfig, Observation, SyntheticConfig, SyntheticGenerator, TensorGame
+from tensorgame.game import (
+    GameConfig,
+    Observation,
+    SyntheticConfig,
+    SyntheticGenerator,
+    TensorGame,
+)
 from tensorgame.network import (
     AlphaTensorNet,
     CheckpointError,
@@ -243,7 +249,7 @@ def test_a_widened_region_network_plays_its_old_games_unchanged():
                        obs.modulus)
     with torch.no_grad():
         inp4 = small.prepare(obs, state.dims)
-        embedding4, quantiles4 = small(inp4)
+        _, quantiles4 = small(inp4)
         moves, log_probs = small.sample(inp4, 6, generator=torch.Generator().manual_seed(1))
         inp8 = big.prepare(wide, state.dims)
         embedding8, quantiles8 = big(inp8)
