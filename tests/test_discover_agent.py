@@ -175,10 +175,12 @@ def test_train_init_widens_a_region_network_to_the_larger_targets(run, tmp_path)
     large = {**small, "game": {**small["game"], "targets": ["2,2,2", "2,2,3"]},
              "learner": {**small["learner"], "lr": 1e-12}}  # two steps, weights barely move
     path.write_text(json.dumps(large))
-    result = run("train", path, "--run-dir", tmp_path / "b", "--init", first, "--json")
+    result = run("train", path, "--run-dir", tmp_path / "b", "--init", first)
     assert result.exit_code == 0, result.output
+    assert "from side 4 to 6" in result.stderr
+    assert "note: 2 supervised warm-up steps come first" in result.stderr
     before, _, _, _ = load_checkpoint(first)
-    after, _, _, _ = load_checkpoint(json.loads(result.stdout)["checkpoint"])
+    after, _, _, _ = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")
     assert (before.config.max_side, after.config.max_side) == (4, 6)
     assert torch.allclose(after.state_dict()["torso.position"][:, :4, :4],
                           before.state_dict()["torso.position"], atol=1e-6)

@@ -507,6 +507,10 @@ class Trainer:
         if initial is not None:
             self.metrics.write({"kind": "init", "step": 0, "from": str(initial), "wall": time.time()})
             self.display.message(f"started from the weights of {initial}")
+            if cfg.learner.warmup_steps > 0:
+                self.display.message(
+                    f"note: {cfg.learner.warmup_steps} supervised warm-up steps come first; they can make a "
+                    "trained network forget what it plays ([learner] warmup_steps = 0 fine-tunes from play)")
         if cfg.learner.expert_flip_s > 0 and not self.resume:
             self._expert_demonstrations()
         self.actors = None
