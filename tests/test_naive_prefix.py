@@ -4,16 +4,20 @@ games only, self-play games that start part-way, and which games an actor gives 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tensorgame.formats import read_scheme
 from tensorgame.game import GameConfig, TensorGame
 from tensorgame.search.mcts import MCTSConfig, UniformEvaluator, play_episode
 from tensorgame.tensors.targets import matmul_target
 from tensorgame.training.actors import ActorSpec, SelfPlayWorker
 from tensorgame.training.config import ConfigError, config_from_dict
-from tensorgame.training.curriculum import NaivePrefixes
+from tensorgame.training.curriculum import NaivePrefixes, best_prefixes
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.parametrize("dims, cyclic, ring, moves, rank", [
@@ -63,13 +67,14 @@ def test_a_game_with_a_prefix_records_only_the_searched_moves():
 
 
 def _worker(share: float, canonical: float, blocks: float = 0.0, own_board: bool = False,
-            target: str = "3,3,3") -> SelfPlayWorker:
+            target: str = "3,3,3", best: float = 0.0, cyclic: bool = True) -> SelfPlayWorker:
     cfg = config_from_dict({
-        "game": {"targets": [target], "rings": ["Z2"], "cyclic": True, "coefficients": [0, 1]},
+        "game": {"targets": [target], "rings": ["Z2"], "cyclic": cyclic, "coefficients": [0, 1]},
         "network": {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1},
         "mcts": {"num_simulations": 2, "num_samples": 2},
         "actors": {"games_per_batch": 4, "naive_prefix_fraction": share, "canonical_fraction": canonical,
-                   "prefix_block_fraction": blocks, "block_own_board": own_board},
+                   "prefix_block_fraction": blocks, "block_own_board": own_board,
+                   "best_prefix_fraction": best},
     })
     worker = SelfPlayWorker(ActorSpec(cfg.to_dict(), "prefix-test", None), 0)
     worker.set_weights(worker.model.state_dict(), 0)
@@ -103,9 +108,35 @@ def test_self_play_with_prefixes_labels_its_finds(blocks):
         assert found.scheme.verify().ok
 
 
+def test_best_prefixes_restart_inside_the_actors_own_best_scheme():
+    worker = _worker(0.0, 1.0, target="2,2,2", best=1.0, cyclic=False)
+    before = worker.play(seed=2)  # no own scheme below the naive rank yet: from the target
+    assert before.positions.step.min() == 0 and len(before.log) == 4
+    strassen = read_scheme(EXAMPLES / "strassen.json").with_ring("Z2")
+    worker.own_best[(strassen.target.key, "Z2")] = strassen
+    terms = {m.tobytes() for m in worker.env.config.moves_of(strassen).astype(np.int8)}
+    got = best_prefixes([None] * 4, [strassen.target] * 4, [0, 0, 0, 3],
+                        lambda g: worker._best_moves(strassen.target, worker.rings[0]), 1.0,
+                        np.random.default_rng(0))
+    assert got[3] is None and all(p.best and 1 <= len(p.moves) <= 6 for p in got[:3])
+    assert all(m.tobytes() in terms for p in got[:3] for m in p.moves)
+    env, prefix = worker.env, got[0]
+    state = env.reset(strassen.target, "Z2")  # the prefix, then the other terms: Strassen's 7
+    env.advance(state, [0], [prefix.moves])
+    played = {m.tobytes() for m in prefix.moves}
+    rest = np.stack([m for m in env.config.moves_of(strassen).astype(np.int8) if m.tobytes() not in played])
+    env.advance(state, [0], [rest])
+    assert state.solved[0] and int(state.returns[0]) == -7
+    out = worker.play(seed=2)
+    assert out.positions is not None and out.positions.step.min() >= 1  # every game began part-way
+    assert out.log == []  # not a game from the target itself
+
+
 def test_the_shares_must_be_fractions():
     with pytest.raises(ConfigError, match="naive_prefix_fraction"):
         config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"naive_prefix_fraction": 1.5}})
+    with pytest.raises(ConfigError, match="best_prefix_fraction"):
+        config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"best_prefix_fraction": 2}})
     with pytest.raises(ConfigError, match="prefix_block_fraction"):
         config_from_dict({"game": {"targets": ["2,2,2"]}, "actors": {"prefix_block_fraction": -0.1}})
 

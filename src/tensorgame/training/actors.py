@@ -66,7 +66,7 @@ from tensorgame.training.config import (
     rings_of,
     targets_of,
 )
-from tensorgame.training.curriculum import NaivePrefixes
+from tensorgame.training.curriculum import NaivePrefixes, best_prefixes
 from tensorgame.training.replay import Positions, episodes_to_positions
 from tensorgame.training.runtime_reward import RuntimeReward, Timer
 
@@ -229,7 +229,11 @@ class SelfPlayWorker:
                 idx = int(rng.integers(1, pool.size)) if pool.size > 1 else 0
             basis_ids.append(idx)
             bases.append(None if idx == 0 else pool[idx])
-        prefixes = self.prefixes.draw(targets, basis_ids, rng)
+        prefixes = best_prefixes([None] * n, targets, basis_ids,
+                                 lambda g: self._best_moves(targets[g], rings[g]),
+                                 cfg.actors.best_prefix_fraction, rng)
+        naive = self.prefixes.draw(targets, [-1 if p is not None else b for p, b in zip(prefixes, basis_ids)], rng)
+        prefixes = [p if p is not None else q for p, q in zip(prefixes, naive)]
         own_board = [cfg.actors.block_own_board and p is not None and p.box is not None for p in prefixes]
         played = [matmul_target(*p.block) if own else t for t, p, own in zip(targets, prefixes, own_board)]
         evaluator = NetworkEvaluator(self.model, temperature=self.mcts.sampling_temperature,
@@ -242,9 +246,7 @@ class SelfPlayWorker:
         seconds = time.perf_counter() - start
         for r in results:
             if r.scheme is not None:
-                key = (r.scheme.target.key, str(r.scheme.ring))
-                if key not in self.own_best or r.scheme.rank < self.own_best[key].rank:
-                    self.own_best[key] = r.scheme
+                self._note_own(r.scheme)
         found: list[Found] = []
         final, timings = self._runtime_terms(results)
         log = [(int(s), r.scheme is not None, r.total_return + x)
@@ -257,7 +259,9 @@ class SelfPlayWorker:
                     "actor": self.actor, "target": self.targets[ti].name, "ring": str(self.rings[ri]),
                     "basis": basis_ids[g]}
             prefix = prefixes[g]
-            if prefix is not None:
+            if prefix is not None and prefix.best:
+                prov["best_prefix"] = len(prefix.moves)  # terms of this actor's best scheme played first
+            elif prefix is not None:
                 prov["naive_prefix"] = len(prefix.moves)  # naive moves played before the agent
                 if prefix.block is not None:
                     prov["block"] = prefix.block_name  # the sub-format left to play
@@ -274,6 +278,7 @@ class SelfPlayWorker:
                 scheme = embed_blocks(self.targets[ti], blocks)
                 if not scheme.verify().ok:
                     raise AssertionError(f"embedding a {prefix.block_name} block broke exactness")
+                self._note_own(scheme)
             source = json.dumps(prov, separators=(",", ":"))
             found.append(self._store(Found(scheme, ti, int(seed), source, seconds)))
         positions = None
@@ -281,6 +286,20 @@ class SelfPlayWorker:
             positions = episodes_to_positions(results, self.mcts.num_samples, [int(s) for s in src], final)
         return ActorOutput(positions, found, self.version, n, sum(r.num_moves for r in results),
                            seconds, self.actor, log, timings)
+
+    def _note_own(self, scheme: Scheme) -> None:
+        key = (scheme.target.key, str(scheme.ring))
+        if key not in self.own_best or scheme.rank < self.own_best[key].rank:
+            self.own_best[key] = scheme
+
+    def _best_moves(self, target: Target, ring: Ring) -> np.ndarray | None:
+        """This actor's best scheme of ``target`` over ``ring`` as moves of the game, if
+        below the naive rank (a best prefix is drawn from it)."""
+        best = self.own_best.get((target.key, str(ring)))
+        if best is None or best.rank >= target.naive_rank:
+            return None
+        moves = self.env.config.moves_of(best)
+        return None if moves is None else moves.astype(np.int8)
 
     def _other_half(self, target: Target, box: Box, ring: Ring) -> tuple[Scheme, Box] | None:
         """Where the naive terms outside ``box`` form a box (<2,2,4> around a <2,2,2>),

@@ -163,7 +163,11 @@ class ActorsConfig:
     a box of a format the actor's games already solved below its naive rank (a 2×2×2
     beside a 2×2×2 in <2,2,4>), with that scheme: the network plays a small product the
     same way wherever it sits (inside <2,2,3> it played the embedded <2,2,2> naively
-    while solving <2,2,2> itself; docs/agent.md)."""
+    while solving <2,2,2> itself; docs/agent.md). ``best_prefix_fraction``: share of
+    canonical-basis games that start with a random 1 to R - 1 of the R terms of the
+    actor's own best scheme of the target, where it has one below the naive rank
+    (restarts inside its best game; the naive prefixes are drawn among the others;
+    :func:`tensorgame.training.curriculum.best_prefixes`), 0 (off) by default."""
 
     num_actors: int = 0
     games_per_batch: int = 16
@@ -178,6 +182,7 @@ class ActorsConfig:
     naive_prefix_fraction: float = 0.0
     prefix_block_fraction: float = 0.0
     block_own_board: bool = False
+    best_prefix_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -335,6 +340,8 @@ def _validate(cfg: TrainConfig) -> None:
           a.naive_prefix_fraction)
     _need(0 <= a.prefix_block_fraction <= 1, "actors.prefix_block_fraction", "in [0, 1]",
           a.prefix_block_fraction)
+    _need(0 <= a.best_prefix_fraction <= 1, "actors.best_prefix_fraction", "in [0, 1]",
+          a.best_prefix_fraction)
     _need(a.basis_max_entry >= 1, "actors.basis_max_entry", ">= 1", a.basis_max_entry)
     _check_runtime_reward(g, a)
     _need(r.checkpoint_every_s > 0, "run.checkpoint_every_s", "> 0", r.checkpoint_every_s)

@@ -1,4 +1,5 @@
-"""Where self-play games start: the naive-prefix curriculum.
+"""Where self-play games start: the naive-prefix curriculum, and restarts inside the
+agent's own best schemes.
 
 A share of the canonical-basis games start with part of the naive scheme already
 played, so that games too long to finish from the target end solved and the agent has
@@ -14,10 +15,17 @@ the product, no other scheme enters. Two shapes of prefix:
   the block below its naive rank is, with the naive moves around it, a scheme for
   the whole target below its naive rank (Strassen on a 2×2 block of <3,3,3>: 26).
   In a cyclic game the box is I' = J' = K', which the cyclic shift keeps.
+
+**Best prefixes** (:func:`best_prefixes`) start a game with a random 1 to R - 1 of the
+R terms of the actor's own best scheme of the target: the agent then plays only the
+residual of the others, and a shorter way to finish it is a scheme below the best
+(a restart from inside the best game found, as in Go-Explore; still from scratch: the
+scheme is the agent's own find).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +41,7 @@ class Prefix:
 
     moves: np.ndarray
     box: Box | None = None
+    best: bool = False  # moves of the actor's own best scheme, not naive ones
 
     @property
     def block(self) -> tuple[int, int, int] | None:
@@ -87,3 +96,22 @@ class NaivePrefixes:
             triples = term_triples(target, moves[:, 0], moves[:, 1]) if target.is_matmul else None
             got = self._naive[target.name] = (moves, triples)
         return got
+
+
+def best_prefixes(taken: list[Prefix | None], targets: list[Any], basis_ids: list[int],
+                  best_moves: Callable[[int], np.ndarray | None], fraction: float,
+                  rng: np.random.Generator) -> list[Prefix | None]:
+    """``taken`` with a best prefix (see the module doc) for ``fraction`` of the
+    canonical-basis games that have none; ``best_moves(g)`` is game g's best scheme
+    as moves, or None where the actor has none below the target's naive rank."""
+    out = list(taken)
+    if fraction <= 0:
+        return out
+    for g, idx in enumerate(basis_ids):
+        if out[g] is not None or idx != 0 or rng.random() >= fraction:
+            continue
+        moves = best_moves(g)
+        if moves is not None and len(moves) >= 2:
+            out[g] = Prefix(moves[rng.permutation(len(moves))[: int(rng.integers(1, len(moves)))]],
+                            best=True)
+    return out
