@@ -1,12 +1,15 @@
 """Make a training run's checkpoint the network that ships with the package.
 
-Writes ``src/tensorgame/data/agent.pt``: the weights only (no optimiser state, a third
+Writes ``src/tensorgame/data/agent.pt`` (or ``--out``: each file of
+``tensorgame.training.agent.BUNDLES`` is made this way): the weights only (no optimiser state, a third
 of the size), the game and search settings ``discover`` needs, and a ``bundled``
 record of where it came from (run, config, training time, steps, games). Reading it
 back goes through the same ``torch.load(weights_only=True)`` loader as every
 checkpoint.
 
     python scripts/bundle_agent.py runs/s222/checkpoints/latest.pt --note "..."
+    python scripts/bundle_agent.py runs/b224/checkpoints/latest.pt \
+        --out src/tensorgame/data/agent_2x2xn_z2.pt --note "..."
 """
 
 from __future__ import annotations

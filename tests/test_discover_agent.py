@@ -98,6 +98,7 @@ def test_bad_checkpoints_and_options(run, tmp_path, fresh_checkpoint):
     too_big = run("discover", 3, 3, 3, "--episodes", 1)  # the bundled network plays sides up to 4
     assert_user_error(too_big)
     assert "plays sides up to 4" in too_big.stderr
+    assert_user_error(run("discover", 2, 2, 2, "--checkpoint", "bundled:nope", "--episodes", 1))
 
 
 # --- the bundled network ------------------------------------------------------------------
@@ -112,15 +113,45 @@ def test_discover_without_a_checkpoint_uses_the_bundled_network(run, catalog_pat
         assert [e.rank for e in cat.list(method="agent")] and all(e.rank == 7 for e in cat.list(method="agent"))
 
 
-def test_the_bundled_network_is_weights_only_and_says_where_it_came_from():
+@pytest.mark.parametrize("name", ["2x2x2", "2x2xn-z2"])
+def test_each_bundled_network_is_weights_only_and_says_where_it_came_from(name):
     from tensorgame.network import load_checkpoint
     from tensorgame.training.agent import bundled_checkpoint
 
-    path = bundled_checkpoint()
+    path = bundled_checkpoint(name)
     model, optimizer, step, extra = load_checkpoint(path)
     assert optimizer is None and step > 0 and path.stat().st_size < 2**20
     record = extra["bundled"]
     assert record["games"] > 0 and record["trained_s"] > 0 and "game" in record["config"]
+
+
+def test_discover_picks_the_bundled_network_trained_on_the_target(run, catalog_path):
+    """<2,2,3> over Z2 is the region network's: a user gets AlphaTensor's 11 without training."""
+    result = run("discover", 2, 2, 3, "--ring", "Z2", "--episodes", 8, "--batch", 8, "--seed", 1, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert Path(doc["checkpoint"]).name == "agent_2x2xn_z2.pt"
+    assert doc["best_rank"] == 11  # golden: seeded search with the shipped weights
+    with Catalog(catalog_path) as cat:
+        assert {e.rank for e in cat.list(method="agent")} == {11}
+
+
+def test_bundled_networks_by_target_and_ring_and_by_name():
+    from tensorgame.errors import TensorGameError
+    from tensorgame.tensors.targets import matmul_target
+    from tensorgame.training.agent import checkpoint_path
+
+    def chosen(*args):
+        return checkpoint_path(*args).name
+
+    assert chosen("bundled", matmul_target(2, 2, 4), "Z2") == "agent_2x2xn_z2.pt"
+    # <2,2,2>: both reached 7 over Z2, the first is kept; over Z only the first played it
+    assert chosen("bundled", matmul_target(2, 2, 2), "Z2") == "agent.pt"
+    assert chosen("bundled", matmul_target(2, 2, 4), "Z") == "agent.pt"  # nobody played it: the first
+    assert chosen("bundled") == "agent.pt" and chosen("bundled:2x2xn-z2") == "agent_2x2xn_z2.pt"
+    assert chosen("runs/x.pt", matmul_target(2, 2, 4), "Z2") == "x.pt"
+    with pytest.raises(TensorGameError, match="the package ships bundled:2x2x2, bundled:2x2xn-z2"):
+        checkpoint_path("bundled:3x3x3")
 
 
 def test_train_init_bundled_needs_the_same_network_shape(run, tmp_path):

@@ -204,7 +204,8 @@ def discover(
     **flip_options: Any,
 ) -> DiscoverOutcome:
     """Search for decompositions of ``target_spec`` with ``method``: ``"agent"`` (a
-    trained network + MCTS from ``checkpoint``, by default the bundled one; the default
+    trained network + MCTS from ``checkpoint``, by default the bundled network trained
+    on the target and ring, :func:`tensorgame.training.agent.bundled_for`; the default
     method) or ``"flip"`` (flip-graph
     search; the extra options are :func:`flip`'s). Every scheme found is verified; with
     ``store``, the agent keeps those below the target's naive rank and no worse than
@@ -255,12 +256,11 @@ def discover(
         raise TensorGameError(f"options {', '.join(sorted(flip_options))} apply to method flip only")
     from contextlib import nullcontext
 
-    from tensorgame.training.agent import BUNDLED, load_agent
+    from tensorgame.training.agent import BUNDLED, checkpoint_path, load_agent
     from tensorgame.training.agent import discover as agent_discover
 
-    checkpoint = BUNDLED if checkpoint is None else checkpoint
-    agent = load_agent(checkpoint)
     ring = parse_ring(ring)
+    agent = load_agent(checkpoint_path(BUNDLED if checkpoint is None else checkpoint, goal, ring))
     with (open_catalog(catalog) if store else nullcontext()) as opened:
         res = agent_discover(agent, goal, ring, episodes=episodes, simulations=simulations, samples=samples,
                              time_limit_s=seconds, seed=seed, batch=batch, bases=bases, catalog=opened,

@@ -26,9 +26,10 @@ OBJECTIVES = ("rank", "runtime")
                    "(the runtime objective's).")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="rank", show_default=True,
               help="rank: lowest rank; runtime: the fastest kernel among equal-rank schemes here.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt; "
-                   "default: the network bundled with the package.")
+@click.option("--checkpoint", metavar="FILE|bundled:NAME",
+              help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt, or a "
+                   "network bundled with the package (bundled:2x2x2, bundled:2x2xn-z2); default: "
+                   "the bundled one trained on the target and ring.")
 @click.option("--ring", metavar="RING",
               help=f"agent: Z, Z2 or Z<p>; flip: Z2, ZT, Z3 or Z (search mod 2, then lift); default "
                    f"{DEFAULT_RING}. runtime: Z (walk mod 2, keep the schemes that Hensel-lift to Z; "
@@ -66,7 +67,7 @@ OBJECTIVES = ("rank", "runtime")
 @json_option
 @click.pass_context
 def discover(ctx: click.Context, target: tuple[str, ...], method: str | None, objective: str,
-             checkpoint: Path | None, ring: str | None, workers: int | None, resume: bool,
+             checkpoint: str | None, ring: str | None, workers: int | None, resume: bool,
              simulations: int | None, samples: int | None, episodes: int, time_limit: str | None,
              batch: int, bases: int, seed: int, store: bool, count: int, size: int, dtype: str,
              threshold: int | None, max_error: float | None, out: Path | None, as_json: bool,

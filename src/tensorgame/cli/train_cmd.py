@@ -19,9 +19,10 @@ from tensorgame.cli.common import emit_json, json_option, state
               help="Stop after this long, e.g. 90s, 30m, 1h (this session; overrides run.time_limit_s).")
 @click.option("--ray", "ray_address", metavar="ADDRESS|auto",
               help="Run the self-play actors as Ray actors on this cluster (optional 'ray' extra).")
-@click.option("--init", metavar="bundled|CHECKPOINT",
-              help="Start a new run from these weights: 'bundled' (the network shipped with the "
-                   "package; see docs/agent.md for the [network] settings it needs) or a checkpoint.")
+@click.option("--init", metavar="bundled[:NAME]|CHECKPOINT",
+              help="Start a new run from these weights: a network shipped with the package "
+                   "('bundled': bundled:2x2x2; or bundled:2x2xn-z2; see docs/agent.md for the "
+                   "[network] settings each needs) or a checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
 @click.pass_context

@@ -40,21 +40,52 @@ from tensorgame.training.learner import single_thread
 #: What every scheme the agent stores is tagged with (discover and training alike).
 METHOD = "agent"
 #: ``discover --method agent`` without ``--checkpoint``, and ``train --init bundled``:
-#: the network that ships with the package (weights only; how it was trained is in its
-#: ``extra["bundled"]`` record and in docs/agent.md).
+#: a network that ships with the package (weights only; how each was trained is in its
+#: ``extra["bundled"]`` record and in docs/agent.md). ``bundled:NAME`` names one of
+#: :data:`BUNDLES`; plain ``bundled`` is the first, or, where a target and ring are known,
+#: the one whose training run reached the lowest rank for them.
 BUNDLED = "bundled"
+#: The bundled networks by name, in order of preference: <2,2,2> over Z and Z2
+#: (``configs/strassen_2x2x2.toml``), and <2,2,2>, <2,2,3>, <2,2,4> over Z2 on the region
+#: board (``configs/blocks_224_z2_region.toml``).
+BUNDLES = {"2x2x2": "agent.pt", "2x2xn-z2": "agent_2x2xn_z2.pt"}
 
 
-def bundled_checkpoint() -> Path:
-    """Path of the network that ships with the package."""
+def bundled_checkpoint(name: str = "2x2x2") -> Path:
+    """Path of the bundled network ``name`` (see :data:`BUNDLES`)."""
     from importlib.resources import files
 
-    return Path(str(files("tensorgame.data").joinpath("agent.pt")))
+    from tensorgame.errors import TensorGameError
+
+    if name not in BUNDLES:
+        raise TensorGameError(f"no bundled network {name!r}: the package ships "
+                              + ", ".join(f"bundled:{n}" for n in BUNDLES))
+    return Path(str(files("tensorgame.data").joinpath(BUNDLES[name])))
 
 
-def checkpoint_path(spec: str | Path) -> Path:
-    """A checkpoint file, or the bundled network for ``"bundled"``."""
-    return bundled_checkpoint() if str(spec) == BUNDLED else Path(spec)
+def bundled_for(target: Target, ring: Ring | str) -> Path:
+    """The bundled network whose training run reached the lowest rank for ``target``
+    over ``ring`` (its checkpoint's ``best`` record), the first one when none played it."""
+    key = f"{target.name}/{parse_ring(ring)}"
+    reached = []
+    for name in BUNDLES:
+        path = bundled_checkpoint(name)
+        best = load_checkpoint(path)[3].get("best", {})
+        rank = best.get(key) if isinstance(best, dict) else None
+        if isinstance(rank, int):
+            reached.append((rank, len(reached), path))
+    return min(reached)[2] if reached else bundled_checkpoint()
+
+
+def checkpoint_path(spec: str | Path, target: Target | None = None, ring: Ring | str | None = None) -> Path:
+    """A checkpoint file, or a bundled network: ``bundled:NAME``, or ``bundled`` (for
+    ``target`` over ``ring`` when both are given: :func:`bundled_for`)."""
+    spec = str(spec)
+    if spec.startswith(BUNDLED + ":"):
+        return bundled_checkpoint(spec.split(":", 1)[1])
+    if spec != BUNDLED:
+        return Path(spec)
+    return bundled_checkpoint() if target is None or ring is None else bundled_for(target, ring)
 
 
 def worth_storing(rank: int, naive_rank: int, best: int | None) -> bool:
@@ -287,7 +318,7 @@ def agent_start(target: Target, ring: Ring | str, checkpoint: str | Path = BUNDL
     from tensorgame.errors import TensorGameError
 
     ring = parse_ring(ring)
-    agent = load_agent(checkpoint)
+    agent = load_agent(checkpoint_path(checkpoint, target, ring))
     res = discover(agent, target, ring, episodes=episodes, seed=seed)
     candidates = [s for s in (res.best_scheme, res.best_completed) if s is not None]
     if not candidates:
