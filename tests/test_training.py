@@ -367,8 +367,9 @@ def test_actor_processes_play_and_store(tmp_path, run, catalog_path):
     what it finds in the catalogue and sends positions back to the learner."""
     cfg = {**EASY, "actors": {"num_actors": 1, "games_per_batch": 4, "basis_pool_size": 64},
            "run": {"publish_every_steps": 5, "log_every_steps": 5}}
+    # 20 s: the spawned actor imports torch first, which took most of 10 s on a busy machine
     result = run("train", _write(tmp_path / "procs.json", cfg), "--run-dir", tmp_path / "run",
-                 "--time", "10s", "--json")
+                 "--time", "20s", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["games"] > 0 and doc["step"] > 0
