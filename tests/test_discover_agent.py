@@ -95,7 +95,7 @@ def test_bad_checkpoints_and_options(run, tmp_path, fresh_checkpoint):
     assert_user_error(run("discover", 2, 2, 2, "--checkpoint", half, "--episodes", 1))
     assert_user_error(run("discover", 2, 2, 2, "--checkpoint", tmp_path / "missing.pt"))
     assert_user_error(run("discover", 3, 3, 3, "--checkpoint", fresh_checkpoint, "--episodes", 1))
-    too_big = run("discover", 3, 3, 3, "--episodes", 1)  # the bundled network plays sides up to 4
+    too_big = run("discover", 3, 3, 3, "--ring", "Z", "--episodes", 1)  # the bundled one for Z: sides up to 4
     assert_user_error(too_big)
     assert "plays sides up to 4" in too_big.stderr
     assert_user_error(run("discover", 2, 2, 2, "--checkpoint", "bundled:nope", "--episodes", 1))
@@ -148,6 +148,7 @@ def test_bundled_networks_by_target_and_ring_and_by_name():
     # <2,2,2>: both reached 7 over Z2, the first is kept; over Z only the first played it
     assert chosen("bundled", matmul_target(2, 2, 2), "Z2") == "agent.pt"
     assert chosen("bundled", matmul_target(2, 2, 4), "Z") == "agent.pt"  # nobody played it: the first
+    assert chosen("bundled", matmul_target(3, 3, 3), "Z2") == "agent_2x2xn_z2.pt"  # its second stage did
     assert chosen("bundled") == "agent.pt" and chosen("bundled:2x2xn-z2") == "agent_2x2xn_z2.pt"
     assert chosen("runs/x.pt", matmul_target(2, 2, 4), "Z2") == "x.pt"
     with pytest.raises(TensorGameError, match="the package ships bundled:2x2x2, bundled:2x2xn-z2"):
