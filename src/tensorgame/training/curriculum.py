@@ -36,8 +36,8 @@ from tensorgame.game.blocks import Box, box_shape, in_box, random_box, term_trip
 
 @dataclass(frozen=True)
 class Prefix:
-    """Moves a game starts with, (k, 3, S) int8, and the box left to play when the
-    prefix is a block prefix."""
+    """Moves a game starts with, (k, 3, S) int8, the box left to play when the prefix
+    is a block prefix, and whether the moves are the actor's best scheme's."""
 
     moves: np.ndarray
     box: Box | None = None
