@@ -74,7 +74,7 @@ def test_discover_needs_a_method_it_knows():
     with pytest.raises(TensorGameError):
         tg.discover("2,2,2", method="genetic")
     with pytest.raises(TensorGameError, match="plays sides up to 4"):
-        tg.discover("3,3,3", method="agent", store=False)  # the bundled network plays <2,2,2>-sized boards
+        tg.discover("3,3,3", method="agent", ring="Z", store=False)  # the bundled network for Z plays sides up to 4
 
 
 @pytest.mark.parametrize("ring, via, expected", [
