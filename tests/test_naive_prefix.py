@@ -115,8 +115,7 @@ def test_best_prefixes_restart_inside_the_actors_own_best_scheme():
     strassen = read_scheme(EXAMPLES / "strassen.json").with_ring("Z2")
     worker.own_best[(strassen.target.key, "Z2")] = strassen
     terms = {m.tobytes() for m in worker.env.config.moves_of(strassen).astype(np.int8)}
-    got = best_prefixes([None] * 4, [strassen.target] * 4, [0, 0, 0, 3],
-                        lambda g: worker._best_moves(strassen.target, worker.rings[0]), 1.0,
+    got = best_prefixes([0, 0, 0, 3], lambda g: worker._best_moves(strassen.target, worker.rings[0]), 1.0,
                         np.random.default_rng(0))
     assert got[3] is None and all(p.best and 1 <= len(p.moves) <= 6 for p in got[:3])
     assert all(m.tobytes() in terms for p in got[:3] for m in p.moves)

@@ -229,8 +229,7 @@ class SelfPlayWorker:
                 idx = int(rng.integers(1, pool.size)) if pool.size > 1 else 0
             basis_ids.append(idx)
             bases.append(None if idx == 0 else pool[idx])
-        prefixes = best_prefixes([None] * n, targets, basis_ids,
-                                 lambda g: self._best_moves(targets[g], rings[g]),
+        prefixes = best_prefixes(basis_ids, lambda g: self._best_moves(targets[g], rings[g]),
                                  cfg.actors.best_prefix_fraction, rng)
         naive = self.prefixes.draw(targets, [-1 if p is not None else b for p, b in zip(prefixes, basis_ids)], rng)
         prefixes = [p if p is not None else q for p, q in zip(prefixes, naive)]

@@ -85,7 +85,7 @@ class NaivePrefixes:
                 outside = np.flatnonzero(~in_box(triples, box))
                 out[g] = Prefix(naive[rng.permutation(outside)], box)
             else:
-                out[g] = Prefix(naive[rng.permutation(len(naive))[: int(rng.integers(1, len(naive)))]])
+                out[g] = Prefix(_random_part(naive, rng))
         return out
 
     def _naive_of(self, target: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -98,20 +98,23 @@ class NaivePrefixes:
         return got
 
 
-def best_prefixes(taken: list[Prefix | None], targets: list[Any], basis_ids: list[int],
-                  best_moves: Callable[[int], np.ndarray | None], fraction: float,
-                  rng: np.random.Generator) -> list[Prefix | None]:
-    """``taken`` with a best prefix (see the module doc) for ``fraction`` of the
-    canonical-basis games that have none; ``best_moves(g)`` is game g's best scheme
-    as moves, or None where the actor has none below the target's naive rank."""
-    out = list(taken)
+def best_prefixes(basis_ids: list[int], best_moves: Callable[[int], np.ndarray | None],
+                  fraction: float, rng: np.random.Generator) -> list[Prefix | None]:
+    """Per game a best prefix (see the module doc) for ``fraction`` of the
+    canonical-basis games, else None; ``best_moves(g)`` is game g's best scheme as
+    moves, or None where the actor has none below the target's naive rank."""
+    out: list[Prefix | None] = [None] * len(basis_ids)
     if fraction <= 0:
         return out
     for g, idx in enumerate(basis_ids):
-        if out[g] is not None or idx != 0 or rng.random() >= fraction:
+        if idx != 0 or rng.random() >= fraction:
             continue
         moves = best_moves(g)
         if moves is not None and len(moves) >= 2:
-            out[g] = Prefix(moves[rng.permutation(len(moves))[: int(rng.integers(1, len(moves)))]],
-                            best=True)
+            out[g] = Prefix(_random_part(moves, rng), best=True)
     return out
+
+
+def _random_part(moves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random 1 to N - 1 of the N moves, in random order."""
+    return moves[rng.permutation(len(moves))[: int(rng.integers(1, len(moves)))]]
