@@ -298,6 +298,8 @@ def main() -> None:
     ap.add_argument("--curve-targets", default="3,3,3")
     ap.add_argument("--curve-sims", default="4,16,64,256")
     ap.add_argument("--curve-episodes", type=int, default=16)
+    ap.add_argument("--no-untrained", action="store_true",
+                    help="skip the untrained baseline (half the time; for checkpoints already compared)")
     ap.add_argument("--out", default=str(RESULTS / "agent_ranks.json"))
     args = ap.parse_args()
 
@@ -305,14 +307,16 @@ def main() -> None:
                           "args": vars(args), "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
     if args.checkpoint:
         trained = load_agent(args.checkpoint)
-        untrained = untrained_agent(trained, seed=args.seed)
+        agents = [("trained", trained)]
+        if not args.no_untrained:
+            agents.append(("untrained", untrained_agent(trained, seed=args.seed)))
         targets = [parse_target(t) for t in args.target.split(";")]
         doc["success"] = {}
         for target in targets:
             for ring in args.rings.split(","):
                 for bases in (int(b) for b in args.bases.split(",")):
                     basis = "canonical basis" if bases == 0 else f"random bases (pool {bases})"
-                    for name, agent in (("trained", trained), ("untrained", untrained)):
+                    for name, agent in agents:
                         row = success(agent, target, ring, bases, args)
                         key = "canonical" if bases == 0 else f"bases{bases}"
                         cell = doc["success"].setdefault(target.name, {}).setdefault(ring, {})
@@ -325,7 +329,7 @@ def main() -> None:
         if args.block_games:
             doc["block_games"] = {}
             for ring in args.rings.split(","):
-                for name, agent in (("trained", trained), ("untrained", untrained)):
+                for name, agent in agents:
                     row = block_games(agent, target, ring, args)
                     doc["block_games"].setdefault(ring, {})[name] = row
                     print(f"block games of {target.name} over {ring}, {name:9s}: "
@@ -334,7 +338,7 @@ def main() -> None:
         if args.endgames and target.key == tg.matmul_target(2, 2, 2).key:
             doc["endgames"] = {}
             for ring in args.rings.split(","):
-                for name, agent in (("trained", trained), ("untrained", untrained)):
+                for name, agent in agents:
                     row = endgames(agent, ring, args, [6, 5, 4, 3, 2, 1])
                     doc["endgames"].setdefault(ring, {})[name] = row
                     print(f"endgames over {ring}, {name:9s}: rank 7 from k Strassen terms played: "
@@ -343,7 +347,7 @@ def main() -> None:
         if args.transfer:
             doc["transfer"] = {}
             for ring in args.rings.split(","):
-                for name, agent in (("trained", trained), ("untrained", untrained)):
+                for name, agent in agents:
                     row = transfer(agent, ring, args)
                     doc["transfer"].setdefault(ring, {})[name] = row
                     print(f"transfer over {ring}, {name:9s}: " + "; ".join(
