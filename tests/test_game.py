@@ -260,6 +260,18 @@ def test_basis_pool_is_reproducible():
         a[50]
 
 
+def test_bounded_bases_of_three_sides_are_drawn_per_side():
+    # <2,3,4>'s sides 6, 12, 8: entry 172 of this pool found no whole basis within the
+    # bound in 100 draws when all three matrices were redrawn together
+    pool = BasisPool((6, 12, 8), size=200, seed=7920, max_entry=1)
+    basis = pool[172]
+    assert basis.dims == (6, 12, 8) and basis.max_entry == 1
+    for m, inv in ((basis.a, basis.a_inv), (basis.b, basis.b_inv), (basis.c, basis.c_inv)):
+        assert np.array_equal(m @ inv, np.eye(m.shape[0], dtype=np.int64))
+    with pytest.raises(GameError, match="no 6×6 basis matrix"):
+        Basis.random((6, 12, 8), np.random.default_rng(0), max_entry=0)
+
+
 def test_basis_validation():
     with pytest.raises(GameError):
         unimodular_inverse(np.array([[2, 0], [0, 1]]))
