@@ -179,6 +179,17 @@ def test_a_bare_meta_start_assembles_the_catalogue(tmp_path, strassen):
     assert same.rank == 8
 
 
+def test_meta_sources_of_two_rings_combine_mod_2(tmp_path, strassen):
+    """A catalogue scheme over Z2 joined to, or multiplied by, a format the catalogue
+    lacks (its naive scheme, over Z) gives a start over Z2."""
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        catalog.add(strassen.with_ring("Z2"), method="test")
+        joined, _ = resolve_start("meta:2,2,2+2,2,1", tg.matmul_target(2, 2, 3), catalog, "Z2")
+        squared, _ = resolve_start("meta:2,2,2*3,3,3", tg.matmul_target(6, 6, 6), catalog, "Z2")
+    assert joined.rank == 11 and str(joined.ring) == "Z2" and joined.verify().ok
+    assert squared.rank == 7 * 27 and str(squared.ring) == "Z2" and squared.verify().ok
+
+
 def test_a_wide_run_resumes(tmp_path):
     """A run of <2,2,33> from a lowered scheme (in-process sprint only) checkpoints its
     wide masks; the resumed run starts from them, verified."""

@@ -88,12 +88,17 @@ def _assembled(catalog: Catalog, target: Target, ring: str) -> Scheme:
 
 def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
     """One meta source: ``N,M,P`` (the catalogue's best valid in ``ring``, else
-    naive), ``catalog:ID`` or a scheme file."""
+    naive), ``catalog:ID`` or a scheme file; read in ``ring`` where it holds there
+    (a scheme over Z holds mod p), so that a Z2 source and a naive one combine."""
     if spec.startswith("catalog:"):
-        return _catalog_scheme(catalog, spec)
-    if re.fullmatch(r"\d{1,3},\d{1,3},\d{1,3}", spec):
-        return _best_or_naive(catalog, matmul_target(*(int(x) for x in spec.split(","))), ring)
-    return read_scheme(spec)
+        scheme = _catalog_scheme(catalog, spec)
+    elif re.fullmatch(r"\d{1,3},\d{1,3},\d{1,3}", spec):
+        scheme = _best_or_naive(catalog, matmul_target(*(int(x) for x in spec.split(","))), ring)
+    else:
+        scheme = read_scheme(spec)
+    wanted = parse_ring(ring)
+    integral = scheme.ring.modulus is None and not scheme.ring.allows_denominators and scheme.denominators is None
+    return scheme.with_ring(wanted) if wanted.modulus is not None and integral else scheme
 
 
 class Start(NamedTuple):
