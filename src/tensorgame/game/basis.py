@@ -129,7 +129,7 @@ class Basis:
         ``tied``: modes of equal size share one matrix. ``max_entry``: redraw a mode's
         matrix until every entry of it and of its inverse is at most this in absolute
         value (keeps transformed targets and mapped-back schemes small). Redrawn per
-        mode, not per basis: a third of the 12×12 draws fit the bound of 1, so with
+        mode, not per basis: about a third of the 12×12 draws fit the bound of 1, so with
         three sizes a whole basis fits in about one draw of 20 and 100 whole draws
         failed for some bases of <2,3,4>.
         """

@@ -81,24 +81,29 @@ def _best_or_naive(catalog: Catalog, target: Target, ring: str) -> Scheme:
 def _assembled(catalog: Catalog, target: Target, ring: str) -> Scheme:
     """``meta``: :func:`~tensorgame.tensors.meta.assemble` over the catalogue's best
     scheme (valid in ``ring``, verified) of every matmul format."""
-    sources = [entry.scheme.with_ring(ring) for entry in catalog.best_per_target(ring)
+    sources = [_read_in(entry.scheme, ring) for entry in catalog.best_per_target(ring)
                if entry.target.is_matmul and entry.scheme.denominators is None]
     return assemble(sources, target.params)[0]
 
 
+def _read_in(scheme: Scheme, ring: str) -> Scheme:
+    """``scheme`` read in ``ring`` where it holds there (a scheme over Z reduces mod p),
+    so that sources from different rings combine; otherwise as it is."""
+    wanted = parse_ring(ring)
+    return scheme.with_ring(wanted) if scheme.ring.implies(wanted) else scheme
+
+
 def _source_scheme(spec: str, catalog: Catalog, ring: str) -> Scheme:
     """One meta source: ``N,M,P`` (the catalogue's best valid in ``ring``, else
-    naive), ``catalog:ID`` or a scheme file; read in ``ring`` where it holds there
-    (a scheme over Z holds mod p), so that a Z2 source and a naive one combine."""
+    naive), ``catalog:ID`` or a scheme file, read in ``ring`` where it holds there
+    (a Z2 source and a naive one combine)."""
     if spec.startswith("catalog:"):
         scheme = _catalog_scheme(catalog, spec)
     elif re.fullmatch(r"\d{1,3},\d{1,3},\d{1,3}", spec):
         scheme = _best_or_naive(catalog, matmul_target(*(int(x) for x in spec.split(","))), ring)
     else:
         scheme = read_scheme(spec)
-    wanted = parse_ring(ring)
-    integral = scheme.ring.modulus is None and not scheme.ring.allows_denominators and scheme.denominators is None
-    return scheme.with_ring(wanted) if wanted.modulus is not None and integral else scheme
+    return _read_in(scheme, ring)
 
 
 class Start(NamedTuple):
