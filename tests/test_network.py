@@ -29,6 +29,7 @@ from tensorgame.network import (
     policy_loss,
     quantile_loss,
     save_checkpoint,
+    signed,
     tokenize,
     widened,
 )
@@ -260,6 +261,37 @@ def test_a_widened_region_network_plays_its_old_games_unchanged():
         widened(AlphaTensorNet(NetworkConfig.for_game(game.config, **SMALL)), 8)
     with pytest.raises(NetworkError, match="cannot widen a side-4 network to side 3"):
         widened(small, 3)
+
+
+def test_a_signed_mod_2_network_plays_each_signed_move_as_its_reduction():
+    """Spelling a {0, 1} network over {-1, 0, 1} (a Z curriculum starting from a Z2
+    network): in a Z game every signed spelling of a move is as likely as the move was
+    in the Z2 game, shared evenly over the 2^(non-zeros) sign patterns; the Z2 game keeps
+    its value. Other alphabets are refused."""
+    game = TensorGame(GameConfig(max_side=4, history=2, coefficients=(0, 1)))
+    torch.manual_seed(0)
+    mod2 = _randomise_heads(AlphaTensorNet(NetworkConfig.for_game(game.config, board="region", **SMALL)))
+    z = signed(mod2, (-1, 0, 1))
+    assert z.config.coefficients == (-1, 0, 1) and z.config.max_side == 4
+    target = tg.matmul_target(2, 2, 2)
+    old_state = game.reset([target], ["Z2"])
+    new_state = TensorGame(GameConfig(max_side=4, history=2, coefficients=(-1, 0, 1))).reset([target], ["Z"])
+    with torch.no_grad():
+        inp2 = mod2.prepare(old_state.observation(), old_state.dims)
+        quantiles2 = mod2(inp2)[1]
+        moves, logp2 = mod2.sample(inp2, 8, generator=torch.Generator().manual_seed(3))
+        signs = torch.where(torch.rand(moves.shape, generator=torch.Generator().manual_seed(4)) < 0.5, -1, 1)
+        signed_moves = (moves * signs).to(moves.dtype)
+        inpz = z.prepare(new_state.observation(), new_state.dims)
+        embeddingz, quantilesz = z(inpz)
+        logpz = z.log_prob(inpz, embeddingz, signed_moves)
+        _, quantiles_z2 = z(z.prepare(old_state.observation(), old_state.dims))
+    nonzeros = (moves != 0).sum(dim=(-1, -2)).to(torch.float32)
+    assert torch.allclose(logpz, logp2 - nonzeros * np.log(2.0), atol=1e-4)
+    assert torch.allclose(quantilesz, quantiles2, atol=1e-5)  # Z plays from Z2's ring row
+    assert torch.allclose(quantiles_z2, quantiles2, atol=1e-5)
+    with pytest.raises(NetworkError, match=r"only a network of the alphabet \(0, 1\)"):
+        signed(z, (-2, -1, 0, 1, 2))
 
 
 def test_region_board_computes_each_batch_on_its_largest_side():

@@ -505,6 +505,45 @@ def widened(model: AlphaTensorNet, max_side: int) -> AlphaTensorNet:
     return big
 
 
+def signed(model: AlphaTensorNet, coefficients: tuple[int, ...]) -> AlphaTensorNet:
+    """A network of the mod-2 alphabet {0, 1} spelled over a signed one (e.g. {-1, 0, 1}),
+    every coefficient read mod 2.
+
+    Why: a network trained over Z2 knows where a move's non-zero coefficients go, and
+    over Z the same supports are played with signs, so a Z curriculum can start from it.
+    Each new token starts as the old token of its reduction mod 2 (embedding and output
+    row), its output bias lowered by the log of the number of new tokens sharing that
+    reduction, and the Z ring's embedding starts as Z2's: in a Z game each move's
+    reduction mod 2 is as likely as that move was in the Z2 game, its signs uniform
+    (exactly so while no coefficient is even but 0)."""
+    cfg = model.config
+    if cfg.coefficients != (0, 1):
+        raise NetworkError(f"only a network of the alphabet (0, 1) can be signed, not {cfg.coefficients}")
+    wide = NetworkConfig.from_dict({**cfg.to_dict(), "coefficients": tuple(coefficients)})
+    new = AlphaTensorNet(wide).to(model.device)
+    values = np.asarray(wide.coefficients)
+    n, chunk = len(values), cfg.chunk
+    digits = (np.arange(wide.vocabulary)[:, None] // n ** np.arange(chunk - 1, -1, -1)) % n
+    residues = values[digits] % 2  # (V', chunk): the old digit of each new digit
+    old = torch.as_tensor(residues @ (2 ** np.arange(chunk - 1, -1, -1)), device=model.device)
+    sharing = torch.bincount(old, minlength=cfg.vocabulary)[old].to(torch.float32)
+    state = new.state_dict()
+    for key, value in model.state_dict().items():
+        if key == "policy.embed.weight":
+            state[key] = torch.cat([value[old], value[-1:]])  # the start token stays last
+        elif key == "policy.out.weight":
+            state[key] = value[old]
+        elif key == "policy.out.bias":
+            state[key] = value[old] - sharing.log()
+        elif key == "torso.ring.weight":
+            state[key] = value.clone()
+            state[key][0] = value[2]
+        else:
+            state[key] = value
+    new.load_state_dict(state)
+    return new
+
+
 def board_sides(config: NetworkConfig, dims: np.ndarray) -> np.ndarray:
     """(B,) side of the board each game of sides ``dims`` (B, 3) is computed on: its
     largest side on the region board, S on the padded one. Games of one side batch

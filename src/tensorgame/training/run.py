@@ -60,7 +60,7 @@ from rich.console import Console
 from tensorgame.catalog import Catalog
 from tensorgame.errors import FormatError, TensorGameError
 from tensorgame.fileio import atomic_write, read_text
-from tensorgame.network import load_checkpoint, save_checkpoint, widened
+from tensorgame.network import load_checkpoint, save_checkpoint, signed, widened
 from tensorgame.training.actors import (
     METHOD,
     ActorOutput,
@@ -261,7 +261,8 @@ class Trainer:
     def _initialise(self) -> Path:
         """Start from another network's weights (``--init``: the bundled network or a
         checkpoint), e.g. to fine-tune it on other targets; its shape must be the config's,
-        except that a region-board network is widened to a larger board (``widened``)."""
+        except that a region-board network is widened to a larger board (``widened``) and
+        a mod-2 network is spelled over the config's signed alphabet (``signed``)."""
         from tensorgame.training.agent import checkpoint_path
 
         path = checkpoint_path(self.init)
@@ -271,6 +272,10 @@ class Trainer:
             side = model.config.max_side
             model = widened(model, mine.max_side)
             self.display.message(f"widened the network of {path} from side {side} to {mine.max_side}")
+        if model.config.coefficients == (0, 1) and mine.coefficients != (0, 1):
+            model = signed(model, mine.coefficients)
+            self.display.message(f"signed the network of {path}: coefficients {list(mine.coefficients)}, "
+                                 "each read mod 2")
         if model.config != mine:
             diff = ", ".join(f"{f} {getattr(model.config, f)!r} (config: {getattr(mine, f)!r})"
                              for f in mine.__dataclass_fields__ if getattr(model.config, f) != getattr(mine, f))
