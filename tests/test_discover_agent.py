@@ -220,6 +220,36 @@ def test_train_init_widens_a_region_network_to_the_larger_targets(run, tmp_path)
                           atol=1e-6)
 
 
+def test_train_init_signs_a_mod_2_network_for_a_z_run(run, tmp_path):
+    """The Z ladder's first stage: a {0, 1} network of a Z2 run starts a Z run with the
+    ternary alphabet, each token's rows copied from its reduction mod 2."""
+    import torch
+
+    from tensorgame.network import load_checkpoint
+
+    net = {"d_model": 16, "heads": 2, "torso_layers": 1, "policy_layers": 1, "chunk": 2}
+    z2 = {"game": {"targets": ["2,2,2"], "rings": ["Z2"], "history": 1, "coefficients": [0, 1]},
+          "network": net, "learner": {"warmup_steps": 2, "batch_size": 8}, "run": {"max_steps": 2}}
+    path = tmp_path / "z2.json"
+    path.write_text(json.dumps(z2))
+    result = run("train", path, "--run-dir", tmp_path / "a", "--json")
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.stdout)["checkpoint"]
+    z = {**z2, "game": {**z2["game"], "rings": ["Z"], "coefficients": [-1, 0, 1]},
+         "learner": {**z2["learner"], "lr": 1e-12}}  # two steps, weights barely move
+    path.write_text(json.dumps(z))
+    result = run("train", path, "--run-dir", tmp_path / "b", "--init", first)
+    assert result.exit_code == 0, result.output
+    assert "signed the network" in result.stderr and "coefficients [-1, 0, 1]" in result.stderr
+    before, _, _, _ = load_checkpoint(first)
+    after, _, _, _ = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")
+    assert after.config.coefficients == (-1, 0, 1)
+    old, new = before.state_dict()["policy.out.weight"], after.state_dict()["policy.out.weight"]
+    # tokens of (-1, 1) and (1, 1) (digits 0 2 and 2 2 of 3) both start as the old token of (1, 1)
+    assert torch.allclose(new[0 * 3 + 2], old[1 * 2 + 1], atol=1e-6)
+    assert torch.allclose(new[2 * 3 + 2], old[1 * 2 + 1], atol=1e-6)
+
+
 def test_discover_says_when_it_plays_the_bundled_network(run):
     result = run("discover", 2, 2, 2, "--ring", "Z2", "--episodes", 2, "--batch", 2, "--no-store")
     assert result.exit_code == 0, result.output
