@@ -113,7 +113,7 @@ def test_discover_without_a_checkpoint_uses_the_bundled_network(run, catalog_pat
         assert [e.rank for e in cat.list(method="agent")] and all(e.rank == 7 for e in cat.list(method="agent"))
 
 
-@pytest.mark.parametrize("name", ["2x2x2", "2x2xn-z2"])
+@pytest.mark.parametrize("name", ["2x2x2", "2x2xn-z2", "2x2xn-z"])
 def test_each_bundled_network_is_weights_only_and_says_where_it_came_from(name):
     from tensorgame.network import load_checkpoint
     from tensorgame.training.agent import bundled_checkpoint
@@ -136,6 +136,19 @@ def test_discover_picks_the_bundled_network_trained_on_the_target(run, catalog_p
         assert {e.rank for e in cat.list(method="agent")} == {11}
 
 
+def test_discover_over_z_picks_the_bundled_z_ladder_network(run, catalog_path):
+    """<2,2,3> over Z is the Z ladder's network: AlphaTensor's 11 over Z without training
+    (before it, no bundled network could play <2,2,3> over Z at all)."""
+    result = run("discover", 2, 2, 3, "--ring", "Z", "--episodes", 16, "--batch", 16, "--seed", 4, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert Path(doc["checkpoint"]).name == "agent_2x2xn_z.pt"
+    assert doc["best_rank"] == 11  # golden: seeded search with the shipped weights
+    with Catalog(catalog_path) as cat:
+        entries = cat.list(method="agent")
+        assert {e.rank for e in entries} == {11} and {e.ring for e in entries} == {"Z"}
+
+
 def test_bundled_networks_by_target_and_ring_and_by_name():
     from tensorgame.errors import TensorGameError
     from tensorgame.tensors.targets import matmul_target
@@ -147,11 +160,13 @@ def test_bundled_networks_by_target_and_ring_and_by_name():
     assert chosen("bundled", matmul_target(2, 2, 4), "Z2") == "agent_2x2xn_z2.pt"
     # <2,2,2>: both reached 7 over Z2, the first is kept; over Z only the first played it
     assert chosen("bundled", matmul_target(2, 2, 2), "Z2") == "agent.pt"
-    assert chosen("bundled", matmul_target(2, 2, 4), "Z") == "agent.pt"  # nobody played it: the first
+    assert chosen("bundled", matmul_target(2, 2, 4), "Z") == "agent_2x2xn_z.pt"  # the Z ladder's
+    assert chosen("bundled", matmul_target(2, 2, 2), "Z") == "agent.pt"  # 7 over Z for both: the first
+    assert chosen("bundled", matmul_target(2, 3, 4), "Z") == "agent.pt"  # nobody played it: the first
     assert chosen("bundled", matmul_target(3, 3, 3), "Z2") == "agent_2x2xn_z2.pt"  # its second stage did
     assert chosen("bundled") == "agent.pt" and chosen("bundled:2x2xn-z2") == "agent_2x2xn_z2.pt"
     assert chosen("runs/x.pt", matmul_target(2, 2, 4), "Z2") == "x.pt"
-    with pytest.raises(TensorGameError, match="the package ships bundled:2x2x2, bundled:2x2xn-z2"):
+    with pytest.raises(TensorGameError, match="the package ships bundled:2x2x2, bundled:2x2xn-z2, bundled:2x2xn-z"):
         checkpoint_path("bundled:3x3x3")
 
 

@@ -28,7 +28,7 @@ OBJECTIVES = ("rank", "runtime")
               help="rank: lowest rank; runtime: the fastest kernel among equal-rank schemes here.")
 @click.option("--checkpoint", metavar="FILE|bundled:NAME",
               help="Network checkpoint (method agent), e.g. RUN_DIR/checkpoints/latest.pt, or a "
-                   "network bundled with the package (bundled:2x2x2, bundled:2x2xn-z2); default: "
+                   "network bundled with the package (bundled:2x2x2, bundled:2x2xn-z2, bundled:2x2xn-z); default: "
                    "the bundled one trained on the target and ring.")
 @click.option("--ring", metavar="RING",
               help=f"agent: Z, Z2 or Z<p>; flip: Z2, ZT, Z3 or Z (search mod 2, then lift); default "

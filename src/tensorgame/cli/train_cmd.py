@@ -21,7 +21,7 @@ from tensorgame.cli.common import emit_json, json_option, state
               help="Run the self-play actors as Ray actors on this cluster (optional 'ray' extra).")
 @click.option("--init", metavar="bundled[:NAME]|CHECKPOINT",
               help="Start a new run from these weights: a network shipped with the package "
-                   "('bundled': bundled:2x2x2; or bundled:2x2xn-z2; see docs/agent.md for the "
+                   "('bundled': bundled:2x2x2; or bundled:2x2xn-z2, bundled:2x2xn-z; see docs/agent.md for the "
                    "[network] settings each needs) or a checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option

@@ -47,8 +47,10 @@ METHOD = "agent"
 BUNDLED = "bundled"
 #: The bundled networks by name, in order of preference: <2,2,2> over Z and Z2
 #: (``configs/strassen_2x2x2.toml``), and <2,2,2>, <2,2,3>, <2,2,4> over Z2 on the region
-#: board (``configs/blocks_224_z2_region.toml``, then ``configs/ladder_z2_grow_best.toml``).
-BUNDLES = {"2x2x2": "agent.pt", "2x2xn-z2": "agent_2x2xn_z2.pt"}
+#: board (``configs/blocks_224_z2_region.toml``, then ``configs/ladder_z2_grow_best.toml``),
+#: and that network signed and trained on the same targets over Z beside Z2
+#: (``configs/ladder_z_from_z2.toml``).
+BUNDLES = {"2x2x2": "agent.pt", "2x2xn-z2": "agent_2x2xn_z2.pt", "2x2xn-z": "agent_2x2xn_z.pt"}
 
 
 def bundled_checkpoint(name: str = "2x2x2") -> Path:
