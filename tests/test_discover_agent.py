@@ -125,28 +125,21 @@ def test_each_bundled_network_is_weights_only_and_says_where_it_came_from(name):
     assert record["games"] > 0 and record["trained_s"] > 0 and "game" in record["config"]
 
 
-def test_discover_picks_the_bundled_network_trained_on_the_target(run, catalog_path):
-    """<2,2,3> over Z2 is the region network's: a user gets AlphaTensor's 11 without training."""
-    result = run("discover", 2, 2, 3, "--ring", "Z2", "--episodes", 8, "--batch", 8, "--seed", 1, "--json")
+@pytest.mark.parametrize(("ring", "games", "seed", "bundle"), [
+    ("Z2", 8, 1, "agent_2x2xn_z2.pt"),  # the region network
+    ("Z", 16, 4, "agent_2x2xn_z.pt"),  # the Z ladder's (before it, none could play <2,2,3> over Z)
+])
+def test_discover_picks_the_bundled_network_trained_on_the_target(run, catalog_path, ring, games, seed, bundle):
+    """<2,2,3>: a user gets AlphaTensor's 11 in either ring without training."""
+    result = run("discover", 2, 2, 3, "--ring", ring, "--episodes", games, "--batch", games, "--seed", seed,
+                 "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert Path(doc["checkpoint"]).name == "agent_2x2xn_z2.pt"
-    assert doc["best_rank"] == 11  # golden: seeded search with the shipped weights
-    with Catalog(catalog_path) as cat:
-        assert {e.rank for e in cat.list(method="agent")} == {11}
-
-
-def test_discover_over_z_picks_the_bundled_z_ladder_network(run, catalog_path):
-    """<2,2,3> over Z is the Z ladder's network: AlphaTensor's 11 over Z without training
-    (before it, no bundled network could play <2,2,3> over Z at all)."""
-    result = run("discover", 2, 2, 3, "--ring", "Z", "--episodes", 16, "--batch", 16, "--seed", 4, "--json")
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert Path(doc["checkpoint"]).name == "agent_2x2xn_z.pt"
+    assert Path(doc["checkpoint"]).name == bundle
     assert doc["best_rank"] == 11  # golden: seeded search with the shipped weights
     with Catalog(catalog_path) as cat:
         entries = cat.list(method="agent")
-        assert {e.rank for e in entries} == {11} and {e.ring for e in entries} == {"Z"}
+        assert {e.rank for e in entries} == {11} and {e.ring for e in entries} == {ring}
 
 
 def test_bundled_networks_by_target_and_ring_and_by_name():
