@@ -521,11 +521,9 @@ def signed(model: AlphaTensorNet, coefficients: tuple[int, ...]) -> AlphaTensorN
         raise NetworkError(f"only a network of the alphabet (0, 1) can be signed, not {cfg.coefficients}")
     wide = NetworkConfig.from_dict({**cfg.to_dict(), "coefficients": tuple(coefficients)})
     new = AlphaTensorNet(wide).to(model.device)
-    values = np.asarray(wide.coefficients)
-    n, chunk = len(values), cfg.chunk
-    digits = (np.arange(wide.vocabulary)[:, None] // n ** np.arange(chunk - 1, -1, -1)) % n
-    residues = values[digits] % 2  # (V', chunk): the old digit of each new digit
-    old = torch.as_tensor(residues @ (2 ** np.arange(chunk - 1, -1, -1)), device=model.device)
+    before, after = codec_for(cfg, model.device), codec_for(wide, model.device)
+    residues = after.digit_values % 2  # (V', chunk): each new token's coefficients mod 2
+    old = (before.value_index[residues + 128] * before.powers).sum(dim=-1)  # its old token
     sharing = torch.bincount(old, minlength=cfg.vocabulary)[old].to(torch.float32)
     state = new.state_dict()
     for key, value in model.state_dict().items():
