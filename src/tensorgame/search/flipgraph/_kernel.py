@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from tensorgame.search.flipgraph._ring_ops import (
+    HOT,
     NJIT,
     RING_Z2,
     RING_ZT,
@@ -41,6 +42,8 @@ from tensorgame.search.flipgraph._structure import (
     push,
     reduce_pending,
     set_factor,
+    set_factor_call,
+    join_call,
 )
 
 #: Pairs drawn per plus transition before giving up (a ZT sum may be illegal).
@@ -77,7 +80,7 @@ def other_pair(rng, rank: int):
     return r, s
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _flip(S, rng) -> bool:
     """One random flip:
     a⊗x_r⊗y_r + a⊗x_s⊗y_s -> a⊗(x_r + λx_s)⊗y_r + a⊗x_s⊗(y_s − λy_r).
@@ -155,13 +158,13 @@ def _plus(S, rng) -> bool:
         # r: (a, canon(b + νb'), c);  s: (canon(a' − μa), b', c')
         bsg, u1 = canon(ring, bnz, bsg)
         asg, u2 = canon(ring, anz, asg)
-        set_factor(S, pb, r, bnz, bsg)
-        set_factor(S, pa, s, anz, asg)
+        set_factor_call(S, pb, r, bnz, bsg)
+        set_factor_call(S, pa, s, anz, asg)
         I[SC, r] *= u1
         I[SC, s] *= u2
         I[META, RANK] = n + 1
         for p in range(3):
-            join(S, p, n)
+            join_call(S, p, n)
             push(I, n, p)
         push(I, r, pb)
         push(I, s, pa)
@@ -203,12 +206,12 @@ def _split(S, rng) -> bool:
             K[NZ + q, n], K[SG + q, n] = K[NZ + q, r], K[SG + q, r]
         K[NZ + p, n], K[SG + p, n] = dnz, dsg
         I[SC, n] = I[SC, r] * unit
-        set_factor(S, p, r, K[NZ + p, s], K[SG + p, s])
+        set_factor_call(S, p, r, K[NZ + p, s], K[SG + p, s])
         if sigma_neg:
             I[SC, r] = -I[SC, r]
         I[META, RANK] = n + 1
         for q in range(3):
-            join(S, q, n)
+            join_call(S, q, n)
         push(I, r, p)
         push(I, n, p)
         return True

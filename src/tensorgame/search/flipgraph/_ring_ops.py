@@ -24,6 +24,11 @@ from numba import njit
 #: Options of every compiled function of the engine: cached, and without numba's
 #: reference counting (the arrays are owned by Python; see ``_structure``).
 NJIT = {"cache": True, "_nrt": False}
+#: The same, inlined into every caller: a call between compiled functions passes each
+#: array as about ten scalars, which in the flip's hot path cost twice the flip's own
+#: work (<4,4,4> over Z2 walked 3.2× faster with the path inlined). Inlining costs
+#: compile time, so the paths off the flip keep calls.
+HOT = {**NJIT, "inline": "always"}
 
 RING_Z2 = 0
 RING_ZT = 1

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tensorgame.search.flipgraph._ring_ops import NJIT, RING_Z2, RING_Z3, add, canon, hash_slot
+from tensorgame.search.flipgraph._ring_ops import HOT, NJIT, RING_Z2, RING_Z3, add, canon, hash_slot
 
 # Rows of I.
 META, SC, TGRP, TPOS, GSIZE, GFREE, HGRP, DUPIDX, DUPLIST, HIST, WL_TERM, WL_POS = (
@@ -102,7 +102,7 @@ def _lookup(I, K, p: int, knz, ksg):
     return h, False
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _hash_delete(I, K, p: int, knz, ksg) -> None:
     """Remove a key, shifting later entries of its probe run back into the hole."""
     mask = I[META, HMASK]
@@ -200,7 +200,7 @@ def free_group(I, p: int, g: int) -> None:
     I[META, NFREE + p] += 1
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def join(S, p: int, i: int) -> None:
     """Enter term i's current factor at position p into its group."""
     I, K, G = S
@@ -214,7 +214,7 @@ def join(S, p: int, i: int) -> None:
     enter(I, G, p, i, g)
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def leave(S, p: int, i: int) -> None:
     """Take term i out of its group at position p (its factor must still be the old one)."""
     I, K, G = S
@@ -224,13 +224,43 @@ def leave(S, p: int, i: int) -> None:
     I[TGRP + p, i] = -1
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def set_factor(S, p: int, i: int, nz, sg) -> None:
-    """Replace term i's factor at position p, moving it between groups."""
-    I, K, _ = S
-    leave(S, p, i)
+    """Replace term i's factor at position p, moving it between groups.
+
+    The common case of a walk, a term alone in its group taking a factor no other
+    term has, only re-keys the group's hash entry: sizes, histogram and dup list stay.
+    """
+    I, K, G = S
+    g = I[TGRP + p, i]
+    if I[GSIZE + p, g] > 1:
+        leave(S, p, i)
+        K[NZ + p, i] = nz
+        K[SG + p, i] = sg
+        join(S, p, i)
+        return
+    _hash_delete(I, K, p, K[NZ + p, i], K[SG + p, i])
     K[NZ + p, i] = nz
     K[SG + p, i] = sg
+    h, found = _lookup(I, K, p, nz, sg)
+    if not found:
+        K[HNZ + p, h], K[HSG + p, h], I[HGRP + p, h] = nz, sg, g
+        return
+    exit_group(I, G, p, i)
+    free_group(I, p, g)
+    enter(I, G, p, i, I[HGRP + p, h])
+
+
+@njit(**NJIT)
+def set_factor_call(S, p: int, i: int, nz, sg) -> None:
+    """:func:`set_factor` as a call, for the paths off the flip (plus transitions,
+    splits, merges), where inlining it would cost compile time, not speed."""
+    set_factor(S, p, i, nz, sg)
+
+
+@njit(**NJIT)
+def join_call(S, p: int, i: int) -> None:
+    """:func:`join` as a call, likewise."""
     join(S, p, i)
 
 
@@ -317,7 +347,7 @@ def _merge(S, i: int, x: int, p: int, third: int) -> int:
     if not ok:
         return 0
     zsg, unit = canon(ring, znz, zsg)
-    set_factor(S, third, i, znz, zsg)
+    set_factor_call(S, third, i, znz, zsg)
     I[SC, i] *= unit
     push(I, i, p)
     push(I, i, third)
@@ -348,7 +378,7 @@ def _try_merge(S, i: int, p: int) -> int:
     return 0
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def reduce_pending(S) -> int:
     """Run the worklist: drop terms with a zero factor, merge pairs sharing two
     factors (repeatedly, as a merge changes a factor). Returns the rank drop."""

@@ -25,6 +25,7 @@ from tensorgame.search.flipgraph._kernel import _PLUS_TRIES, other_pair, sample_
 from tensorgame.search.flipgraph._ring_ops import (
     _GOLDEN,
     _MIX2,
+    HOT,
     NJIT,
     ONE,
     RING_Z2,
@@ -140,7 +141,7 @@ def _lookup(I, K, p: int, a: int, ca: int):
     return h, False
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _hash_delete(I, K, p: int, a: int, ca: int) -> None:
     """Remove a key, shifting later entries of its probe run back into the hole."""
     mask = I[META, HMASK]
@@ -159,7 +160,7 @@ def _hash_delete(I, K, p: int, a: int, ca: int) -> None:
     I[HGRP + p, hole] = -1
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def join(S, p: int, i: int) -> None:
     """Enter term i's current factor at position p into its group."""
     I, K, G = S
@@ -173,7 +174,7 @@ def join(S, p: int, i: int) -> None:
     enter(I, G, p, i, g)
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def leave(S, p: int, i: int) -> None:
     """Take term i out of its group at position p (its factor must still be the old one)."""
     I, K, G = S
@@ -183,30 +184,57 @@ def leave(S, p: int, i: int) -> None:
     I[TGRP + p, i] = -1
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def set_factor(S, p: int, i: int, a: int, ca: int) -> None:
-    """Term i's factor at position p becomes factor (a, ca), moving between groups."""
-    leave(S, p, i)
-    _copy(S[1], NZ + p, i, a, ca)
-    join(S, p, i)
+    """Term i's factor at position p becomes factor (a, ca), moving between groups
+    (a term alone in its group that takes a new factor re-keys the group, as in
+    ``_structure.set_factor``)."""
+    I, K, G = S
+    g = I[TGRP + p, i]
+    if I[GSIZE + p, g] > 1:
+        leave(S, p, i)
+        _copy(K, NZ + p, i, a, ca)
+        join(S, p, i)
+        return
+    _hash_delete(I, K, p, NZ + p, i)
+    _copy(K, NZ + p, i, a, ca)
+    h, found = _lookup(I, K, p, NZ + p, i)
+    if not found:
+        _copy(K, HNZ + p, h, NZ + p, i)
+        I[HGRP + p, h] = g
+        return
+    exit_group(I, G, p, i)
+    free_group(I, p, g)
+    enter(I, G, p, i, I[HGRP + p, h])
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _sum_into(S, t: int, p: int, i: int, j: int, negate: bool) -> bool:
     """Scratch t = factor p of term i plus (``negate``: minus) factor p of term j."""
     I, K, _ = S
     return _add(I[META, RING], K, NZ + p, I[META, RMAX] + t, NZ + p, i, NZ + p, j, negate)
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _canon_tmp(S, t: int, p: int) -> int:
     I, K, _ = S
     return _canon(I[META, RING], K, NZ + p, I[META, RMAX] + t)
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _set_from_tmp(S, p: int, i: int, t: int) -> None:
     set_factor(S, p, i, NZ + p, S[0][META, RMAX] + t)
+
+
+@njit(**NJIT)
+def _set_from_tmp_call(S, p: int, i: int, t: int) -> None:
+    """:func:`_set_from_tmp` as a call, for the paths off the flip (``_structure.set_factor_call``)."""
+    _set_from_tmp(S, p, i, t)
+
+
+@njit(**NJIT)
+def _join_call(S, p: int, i: int) -> None:
+    join(S, p, i)
 
 
 @njit(**NJIT)
@@ -242,7 +270,7 @@ def _merge(S, i: int, x: int, p: int, third: int) -> int:
     if not _sum_into(S, _T0, third, i, x, I[SC, i] != I[SC, x]):
         return 0
     unit = _canon_tmp(S, _T0, third)
-    _set_from_tmp(S, third, i, _T0)
+    _set_from_tmp_call(S, third, i, _T0)
     I[SC, i] *= unit
     push(I, i, p)
     push(I, i, third)
@@ -273,7 +301,7 @@ def _try_merge(S, i: int, p: int) -> int:
     return 0
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def reduce_pending(S) -> int:
     """Run the worklist (``_structure.reduce_pending``); returns the rank drop."""
     I, K, _ = S
@@ -305,7 +333,7 @@ def build(S) -> int:
 
 
 # --- moves (``_kernel``, with sums in scratch columns) ----------------------------------------------
-@njit(**NJIT)
+@njit(**HOT)
 def _flip(S, rng) -> bool:
     """One random flip (``_kernel._flip``)."""
     I = S[0]
@@ -366,13 +394,13 @@ def _plus(S, rng) -> bool:
         I[SC, n] = I[SC, r] * u3 * (1 if nu_neg else -1)
         u1 = _canon_tmp(S, _T0, pb)
         u2 = _canon_tmp(S, _T1, pa)
-        _set_from_tmp(S, pb, r, _T0)
-        _set_from_tmp(S, pa, s, _T1)
+        _set_from_tmp_call(S, pb, r, _T0)
+        _set_from_tmp_call(S, pa, s, _T1)
         I[SC, r] *= u1
         I[SC, s] *= u2
         I[META, RANK] = n + 1
         for p in range(3):
-            join(S, p, n)
+            _join_call(S, p, n)
             push(I, n, p)
         push(I, r, pb)
         push(I, s, pa)
@@ -412,7 +440,7 @@ def _split(S, rng) -> bool:
             I[SC, r] = -I[SC, r]
         I[META, RANK] = n + 1
         for q in range(3):
-            join(S, q, n)
+            _join_call(S, q, n)
         push(I, r, p)
         push(I, n, p)
         return True
