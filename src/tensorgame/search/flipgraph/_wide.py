@@ -2,8 +2,8 @@
 
 Why a second path next to ``_structure`` / ``_kernel``: there a factor is a pair of
 uint64 scalars that lives in registers. This path run at W = 1 walks exactly the same
-trajectory (a test checks it) at half the speed (<4,4,4>, seeded, 3·10^6 attempts,
-CPU time: 2.6 vs 5.0 M/s), so the one-word kernels stay and this path serves W > 1 (any W:
+trajectory (a test checks it) at a third of the speed (<4,4,4> over Z2, seeded, 10^7
+attempts, CPU time: 3.9 vs 10-12 M/s), so the one-word kernels stay and this path serves W > 1 (any W:
 written once, generic). It shares everything that does not touch factor values:
 the group bookkeeping, dup list, histogram and worklist of ``_structure``, pair
 sampling of ``_kernel``, the ring arithmetic of ``_ring_ops`` (applied word by word)
