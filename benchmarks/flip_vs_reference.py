@@ -17,8 +17,8 @@ Build the reference outside this repository, then run the issue's cases:
         --reference /tmp/ref/src/flip_graph
     .venv/bin/python benchmarks/flip_vs_reference.py --cases 333-Z2 --seeds 1   # ours only
 
-Options: ``--cases a,b`` (default: every case, cheap ones first; ``speed-444-Z2`` is the
-walk speed per thread, one thread each for 20 s), ``--seeds N`` (default 5 for <3,3,3>,
+Options: ``--cases a,b`` (default: every case, cheap ones first; the ``speed-*`` cases
+are the walk speed per thread, one thread each for 20 s), ``--seeds N`` (default 5 for <3,3,3>,
 3 otherwise), ``--out FILE``. Without ``--reference`` only our side runs.
 
 How each tool is driven:
@@ -87,6 +87,8 @@ CASES = [
     Case("333-ZT", (3, 3, 3), "ZT", 23, 60, 5),
     Case("334-Z2", (3, 3, 4), "Z2", 29, 120, 3),
     Case("speed-444-Z2", (4, 4, 4), "Z2", None, 20, 3, threads=1),
+    Case("speed-444-ZT", (4, 4, 4), "ZT", None, 20, 3, threads=1),
+    Case("speed-555-Z2", (5, 5, 5), "Z2", None, 20, 3, threads=1),
     Case("334-ZT", (3, 3, 4), "ZT", 29, 120, 3),
     Case("345-Z2", (3, 4, 5), "Z2", None, 120, 3),
     Case("455-Z2", (4, 5, 5), "Z2", None, 120, 3),
