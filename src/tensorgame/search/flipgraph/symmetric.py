@@ -36,7 +36,7 @@ from numba import njit
 
 from tensorgame.errors import RingError, TargetError, VerificationError
 from tensorgame.search.flipgraph._kernel import other_pair, sample_pair
-from tensorgame.search.flipgraph._ring_ops import NJIT, ONE, RING_Z2, ZERO, next_u64, rand_below
+from tensorgame.search.flipgraph._ring_ops import HOT, NJIT, ONE, RING_Z2, ZERO, next_u64, rand_below
 from tensorgame.search.flipgraph._structure import (
     META,
     NDUP,
@@ -114,7 +114,7 @@ def _replace(f, p: int, x):
     return (f[0], f[1], x)
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _set_rep(S, F, M, tp, r: int, f) -> None:
     """Make f the rep of orbit r (its virtual terms follow) and update the rank."""
     K = S[1]
@@ -171,7 +171,7 @@ def _delete_rep(S, F, M, WL, r: int) -> None:
             WL[k] = r
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _reduce(S, F, M, WL, tp) -> None:
     """Run the worklist of changed reps: drop reps with a zero factor, merge a rep with
     a rotation of another rep when they share two factors (cancel both on three)."""
@@ -216,7 +216,7 @@ def _reduce(S, F, M, WL, tp) -> None:
                 break
 
 
-@njit(**NJIT)
+@njit(**HOT)
 def _flip_pair(S, F, M, WL, tp, rng, escape: bool) -> bool:
     """One flip between virtual terms of two different reps, or False when the sampled
     pair is not allowed: a plain flip joins two non-fixed reps, an ``escape`` flip
