@@ -38,12 +38,11 @@ from tensorgame.search.flipgraph._structure import (
     TPOS,
     build,
     factor_sum,
-    join,
+    join_call,
     push,
     reduce_pending,
     set_factor,
     set_factor_call,
-    join_call,
 )
 
 #: Pairs drawn per plus transition before giving up (a ZT sum may be illegal).
