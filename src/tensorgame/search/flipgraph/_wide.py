@@ -234,6 +234,7 @@ def _set_from_tmp_call(S, p: int, i: int, t: int) -> None:
 
 @njit(**NJIT)
 def _join_call(S, p: int, i: int) -> None:
+    """:func:`join` as a call, likewise."""
     join(S, p, i)
 
 
