@@ -523,7 +523,7 @@ def signed(model: AlphaTensorNet, coefficients: tuple[int, ...]) -> AlphaTensorN
     new = AlphaTensorNet(wide).to(model.device)
     before, after = codec_for(cfg, model.device), codec_for(wide, model.device)
     residues = after.digit_values % 2  # (V', chunk): each new token's coefficients mod 2
-    old = (before.value_index[residues + 128] * before.powers).sum(dim=-1)  # its old token
+    old = before.token_of(residues)  # its old token
     sharing = torch.bincount(old, minlength=cfg.vocabulary)[old].to(torch.float32)
     state = new.state_dict()
     for key, value in model.state_dict().items():

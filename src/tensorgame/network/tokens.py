@@ -122,8 +122,12 @@ class MoveCodec:
         self.powers = n ** torch.arange(chunk - 1, -1, -1, device=self.device)
         digits = (torch.arange(self.vocabulary, device=self.device)[:, None] // self.powers) % n
         self.digit_values = self.values[digits]  # (V, chunk)
-        self.zero_token = int((self.value_index[128] * self.powers).sum())
+        self.zero_token = int(self.token_of(torch.zeros(chunk, dtype=torch.long, device=self.device)))
         self.positions = torch.arange(self.length * chunk, device=self.device)
+
+    def token_of(self, values: torch.Tensor) -> torch.Tensor:
+        """The tokens of chunks of coefficient values (..., chunk), all in the alphabet."""
+        return (self.value_index[values.to(self.device, torch.long) + 128] * self.powers).sum(dim=-1)
 
     def layout(self, dims: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per game, for each of the L·chunk coefficient positions: the factor it

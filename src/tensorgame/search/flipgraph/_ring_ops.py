@@ -26,7 +26,7 @@ from numba import njit
 NJIT = {"cache": True, "_nrt": False}
 #: The same, inlined into every caller: a call between compiled functions passes each
 #: array as about ten scalars, which in the flip's hot path cost twice the flip's own
-#: work (<4,4,4> over Z2 walked 3.2× faster with the path inlined). Inlining costs
+#: work (<4,4,4> over Z2 walked 2.5× faster with the path inlined). Inlining costs
 #: compile time, so the paths off the flip keep calls.
 HOT = {**NJIT, "inline": "always"}
 
