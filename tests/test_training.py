@@ -151,6 +151,24 @@ def test_demonstration_positions_are_exact():
         assert np.array_equal(total, t), i
 
 
+def test_solution_positions_start_with_every_term():
+    """A found scheme is stored in one term order; its positions must not be only the
+    prefixes of that order: the policy target is any remaining term, so a search may
+    play any term first, and the residual after it must have been shown too."""
+    from tests.conftest import STRASSEN_U, STRASSEN_V, STRASSEN_W
+
+    cfg = config_from_dict({"game": {"targets": ["2,2,2"], "rings": ["Z"]}})
+    src = _source(cfg)
+    src.canonical_fraction = 1.0
+    strassen = np.zeros((7, 3, 4), dtype=np.int8)
+    strassen[:, 0], strassen[:, 1], strassen[:, 2] = STRASSEN_U, STRASSEN_V, STRASSEN_W
+    assert src.add_solution(0, 0, strassen)
+    sol = src.solution_demos(2000, np.random.default_rng(3))
+    one = np.flatnonzero(-sol.value == 6)  # positions after exactly one term
+    terms = {tuple(np.abs(sol.history[i, 0]).reshape(-1)) for i in one}  # signs are augmented
+    assert len(one) > 100 and len(terms) == 7  # first terms are the scheme's, all of them up to symmetry
+
+
 def test_demonstrations_stay_in_a_small_alphabet():
     """With moves restricted to {-1, 0, 1} every demonstration move is spellable."""
     cfg = config_from_dict({"game": {"targets": ["2,2,2"], "rings": ["Z"], "coefficients": [-1, 0, 1]}})

@@ -10,7 +10,9 @@ Two sources, both turned into game positions the same way:
 * **solutions**: schemes the agent itself found (AlphaTensor fed high-scoring games
   back as training data), mapped into a random pool basis (or kept canonical), so one
   lucky game in one basis teaches the policy the whole family of equivalent
-  decompositions in every basis, the canonical one included.
+  decompositions in every basis, the canonical one included; each pair in a fresh
+  random term order, so that its positions cover every subset of terms played, not
+  only the prefixes of the order the scheme was stored in.
 
 Both are augmented (:func:`tensorgame.game.augment`: random symmetry of square
 matmul shapes, sign patterns, a random term swapped with the last).
@@ -35,8 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from tensorgame.game import BasisPool, DemoBatch, GameConfig, SyntheticConfig, SyntheticGenerator
-from tensorgame.game.augment import augment
+from tensorgame.game import (
+    BasisPool,
+    DemoBatch,
+    GameConfig,
+    SyntheticConfig,
+    SyntheticGenerator,
+)
+from tensorgame.game.augment import augment, permute_terms
 from tensorgame.game.cyclic import orbit_sizes, side_of
 from tensorgame.game.synthetic import alphabet_distribution, compose
 from tensorgame.tensors.rings import Ring
@@ -261,7 +269,12 @@ class DemoSource:
             params[row] = t.params if t.is_matmul else (0, 0, 0)
             cyclic[row] = self.cyclic(sol.target)
         tensors = compose(factors, ranks, dims, modulus, np.int64, cyclic)
-        batch = augment(DemoBatch(tensors, factors, ranks, dims, modulus, params, cyclic), rng)
+        # a found scheme is stored in one term order; without a fresh order per pair the
+        # positions would only be prefixes of that order, while the policy target (the
+        # last term after augment's swap) is spread over every remaining term, so a search
+        # that plays another term first reaches residuals never shown (docs/agent.md)
+        batch = permute_terms(DemoBatch(tensors, factors, ranks, dims, modulus, params, cyclic), rng)
+        batch = augment(batch, rng)
         return pairs_to_positions(batch, self.limit_of(dims), self.game.history, rng)
 
     def bank_arrays(self) -> dict[str, np.ndarray]:
