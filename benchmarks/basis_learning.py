@@ -31,7 +31,6 @@ import json
 import platform
 import tempfile
 import time
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,13 +39,14 @@ import torch
 
 import tensorgame as tg
 from tensorgame.game import TensorGame
-from tensorgame.game.basis import DEFAULT_BASIS_MAX_ENTRY, BasisPool
+from tensorgame.game.basis import BasisPool
 from tensorgame.network import NetworkEvaluator
 from tensorgame.search.mcts import play_episode
 from tensorgame.tensors.scheme import Scheme
 from tensorgame.training.config import (
     config_from_dict,
     game_config,
+    load_config,
     mcts_config,
     network_config,
     rings_of,
@@ -79,9 +79,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def train_config(path: str):
-    data = tomllib.loads(Path(path).read_text())
-    data["game"] = {**data.get("game", {}), "targets": ["2,2,2"], "rings": ["Z2"], "coefficients": [0, 1]}
-    data.setdefault("learner", {})["lift_solutions"] = False
+    """The config's network, learner and search, playing <2,2,2> over Z2 (validated again)."""
+    data = load_config(path).to_dict()
+    data["game"].update(targets=["2,2,2"], rings=["Z2"], coefficients=[0, 1])
+    data["learner"]["lift_solutions"] = False
     return config_from_dict(data)
 
 
@@ -182,7 +183,7 @@ def main() -> None:
                   f"{pt['heldout_loss_pool']:.2f} / {pt['heldout_loss_fresh']:.2f} | "
                   f"{pt['pool']['rank7']} / {pt['fresh']['rank7']} / {pt['canonical']['rank7']} of {args.episodes}")
     doc = {"args": vars(args), "machine": platform.platform(), "torch": torch.__version__,
-           "basis_max_entry": DEFAULT_BASIS_MAX_ENTRY, "rows": rows}
+           "basis_max_entry": cfg.actors.basis_max_entry, "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
